@@ -1,0 +1,72 @@
+//! The admin listener (SPEC §4): liveness, readiness and metrics.
+
+use crate::reject::{Code, Reject};
+use crate::state::Shared;
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub struct AdminApp {
+    pub shared: Arc<Shared>,
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .header(http::header::CACHE_CONTROL, "no-store");
+    for (name, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY")] {
+        builder = builder.header(name, value);
+    }
+    builder.body(body).unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+fn problem(reject: Reject) -> Response<Vec<u8>> {
+    let body = reject.body("-").to_vec();
+    let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = respond(status, "application/problem+json", body);
+    if let Some(allow) = reject.allow {
+        resp.headers_mut().insert(http::header::ALLOW, allow);
+    }
+    resp
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let (method, path) = (req.method.clone(), req.uri.path().to_string());
+        let get_only = |body: Response<Vec<u8>>| {
+            if method == Method::GET || method == Method::HEAD {
+                body
+            } else {
+                problem(
+                    Reject::new(Code::MethodNotAllowed, "use GET")
+                        .with_allow(http::HeaderValue::from_static("GET, HEAD")),
+                )
+            }
+        };
+        match path.as_str() {
+            "/livez" => get_only(respond(StatusCode::OK, "text/plain", b"ok\n".to_vec())),
+            "/readyz" => {
+                let ready = !self.shared.draining.load(Ordering::Relaxed);
+                let (status, body) = if ready {
+                    (StatusCode::OK, &b"ready\n"[..])
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, &b"draining\n"[..])
+                };
+                get_only(respond(status, "text/plain", body.to_vec()))
+            }
+            "/metrics" => get_only(respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.shared.metrics.render(),
+            )),
+            _ => problem(Reject::new(Code::NotFound, "unknown admin endpoint")),
+        }
+    }
+}

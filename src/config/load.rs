@@ -1,0 +1,198 @@
+//! Reading a config file: YAML -> typed model -> semantic validation, all problems at once.
+
+use super::model::Config;
+use super::validate;
+use super::yaml::{self, SpanIndex};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in a config file, printed as `FILE:LINE:COLUMN: PATH: MESSAGE` (SPEC §1).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() { "(document)" } else { &self.path };
+        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, path, self.message)
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A validated config and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The file as named by the user (used in messages).
+    pub file: String,
+    /// The folder relative paths in the file (json_schema, ...) are resolved against.
+    pub base_dir: PathBuf,
+    /// The raw text, kept so a reload can tell whether the content changed.
+    pub text: String,
+}
+
+/// Collects problems keyed by field path and resolves their positions in one place.
+pub struct Problems<'a> {
+    file: &'a str,
+    index: &'a SpanIndex,
+    pub errors: Vec<ConfigError>,
+}
+
+impl<'a> Problems<'a> {
+    pub fn new(file: &'a str, index: &'a SpanIndex) -> Self {
+        Problems {
+            file,
+            index,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A problem with the value at `path`.
+    pub fn at(&mut self, path: &str, message: impl Into<String>) {
+        let pos = self.index.value(path);
+        self.push(pos, path, message.into());
+    }
+
+    /// A problem with the key at `path` (unknown keys).
+    pub fn at_key(&mut self, path: &str, message: impl Into<String>) {
+        let pos = self.index.key(path);
+        self.push(pos, path, message.into());
+    }
+
+    fn push(&mut self, pos: yaml::Pos, path: &str, message: String) {
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line: pos.line,
+            column: pos.column,
+            path: path.to_string(),
+            message,
+        });
+    }
+}
+
+/// Reads and validates the file at `path`, resolving `${VAR}` from the process environment.
+pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    load_str(&text, &file, &base_dir, &|name| std::env::var(name).ok())
+}
+
+/// Validates `text` as if it were the file `file` in `base_dir`; `env` resolves `${VAR}`.
+pub fn load_str(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<LoadedConfig, ConfigErrors> {
+    let parsed = yaml::parse(text, env).map_err(|problems| {
+        ConfigErrors(
+            problems
+                .into_iter()
+                .map(|p| ConfigError {
+                    file: file.to_string(),
+                    line: p.pos.line,
+                    column: p.pos.column,
+                    path: p.path,
+                    message: p.message,
+                })
+                .collect(),
+        )
+    })?;
+    let mut problems = Problems::new(file, &parsed.index);
+    if !parsed.value.is_object() {
+        problems.at("", "expected a mapping with at least `server:`");
+        return Err(ConfigErrors(problems.errors));
+    }
+
+    let mut unknown = Vec::new();
+    let mut on_unknown = |path: serde_ignored::Path| unknown.push(ignored_path(&path));
+    let de = serde_ignored::Deserializer::new(parsed.value, &mut on_unknown);
+    let result: Result<Config, _> = serde_path_to_error::deserialize(de);
+    for path in &unknown {
+        let key = path.rsplit(['.', '[']).next().unwrap_or(path);
+        problems.at_key(path, format!("unknown key `{key}`"));
+    }
+    let config = match result {
+        Ok(config) => config,
+        Err(err) => {
+            let path = error_path(err.path());
+            problems.at(&path, clean_serde_message(&err.inner().to_string()));
+            return Err(ConfigErrors(problems.errors));
+        }
+    };
+    validate::validate(&config, base_dir, &mut problems);
+    if problems.errors.is_empty() {
+        Ok(LoadedConfig {
+            config,
+            file: file.to_string(),
+            base_dir: base_dir.to_path_buf(),
+            text: text.to_string(),
+        })
+    } else {
+        problems.errors.sort_by_key(|e| (e.line, e.column));
+        Err(ConfigErrors(problems.errors))
+    }
+}
+
+fn ignored_path(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => yaml::join_index(&ignored_path(parent), *index),
+        P::Map { parent, key } => yaml::join_key(&ignored_path(parent), key),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            ignored_path(parent)
+        }
+    }
+}
+
+fn error_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out = yaml::join_index(&out, *index),
+            Segment::Map { key } => out = yaml::join_key(&out, key),
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// serde_json's messages end with " at line 0 column 0" when deserializing a `Value`.
+fn clean_serde_message(msg: &str) -> String {
+    msg.split(" at line ").next().unwrap_or(msg).to_string()
+}

@@ -1,0 +1,10 @@
+//! The config file: model, units, YAML positions, loading and validation.
+
+pub mod load;
+pub mod model;
+pub mod units;
+pub mod validate;
+pub mod yaml;
+
+pub use load::{load_file, load_str, ConfigError, ConfigErrors, LoadedConfig};
+pub use model::Config;

@@ -1,0 +1,229 @@
+//! Who the client is and what the app is told about it: the client address behind trusted
+//! proxies, the `X-Forwarded-For` chain, `X-Request-Id` and W3C `traceparent`.
+
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    let ip = canonical(ip);
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+/// IPv4-mapped IPv6 (`::ffff:10.0.0.1`) is treated as the IPv4 address it carries.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The client address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most address in `X-Forwarded-For` (then `X-Real-IP`) that is not itself trusted.
+/// Unparseable entries stop the walk: what is left of them can't be believed.
+pub fn client_ip(
+    peer: IpAddr,
+    trusted: &[IpNet],
+    forwarded_for: &[&[u8]],
+    real_ip: Option<&[u8]>,
+) -> IpAddr {
+    let peer = canonical(peer);
+    if !is_trusted(peer, trusted) {
+        return peer;
+    }
+    let mut last = peer;
+    let mut saw_any = false;
+    for value in forwarded_for.iter().rev() {
+        let Ok(value) = std::str::from_utf8(value) else { return last };
+        for entry in value.rsplit(',') {
+            let Some(ip) = parse_forwarded_ip(entry.trim()) else { return last };
+            saw_any = true;
+            if !is_trusted(ip, trusted) {
+                return ip;
+            }
+            last = ip;
+        }
+    }
+    if !saw_any {
+        if let Some(ip) = real_ip
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| parse_forwarded_ip(v.trim()))
+        {
+            return ip;
+        }
+    }
+    last
+}
+
+/// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:443`.
+fn parse_forwarded_ip(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+        return Some(canonical(sa.ip()));
+    }
+    None
+}
+
+/// The `X-Forwarded-For` sent to the app: the client's chain is kept only when the peer is
+/// a trusted proxy (else it is spoofable and replaced); the peer is appended.
+pub fn forwarded_for_value(peer: IpAddr, peer_trusted: bool, existing: &[&[u8]]) -> String {
+    let peer = canonical(peer);
+    let mut out = String::new();
+    if peer_trusted {
+        for v in existing {
+            if let Ok(v) = std::str::from_utf8(v) {
+                let v = v.trim();
+                if !v.is_empty() {
+                    if !out.is_empty() {
+                        out.push_str(", ");
+                    }
+                    out.push_str(v);
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        out.push_str(", ");
+    }
+    use std::fmt::Write;
+    let _ = write!(out, "{peer}");
+    out
+}
+
+/// A client-sent request id is kept when it is 1-200 visible characters of a safe set.
+pub fn is_sane_request_id(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= 200
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=' | b'@'))
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(out: &mut Vec<u8>, mut value: u128, digits: usize) {
+    let start = out.len();
+    out.resize(start + digits, b'0');
+    for i in (0..digits).rev() {
+        out[start + i] = HEX[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+/// A new random request id in UUID v4 form, from `random` (passed in: no RNG here).
+pub fn new_request_id(random: u128) -> String {
+    // Set the version (4) and variant (10xx) bits so it is a well-formed UUID.
+    let v = (random & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let mut hex = Vec::with_capacity(32);
+    push_hex(&mut hex, v, 32);
+    let mut out = String::with_capacity(36);
+    for (i, range) in [(0..8), (8..12), (12..16), (16..20), (20..32)].into_iter().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        out.push_str(std::str::from_utf8(&hex[range]).unwrap_or("0"));
+    }
+    out
+}
+
+/// Whether `v` is a valid W3C `traceparent` (version 00, or a later version's prefix).
+pub fn is_valid_traceparent(v: &[u8]) -> bool {
+    if v.len() < 55 {
+        return false;
+    }
+    let lower_hex = |s: &[u8]| s.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+    let (version, trace, parent, flags) = (&v[0..2], &v[3..35], &v[36..52], &v[53..55]);
+    let dashes = v[2] == b'-' && v[35] == b'-' && v[52] == b'-';
+    if !dashes || !lower_hex(version) || !lower_hex(trace) || !lower_hex(parent) || !lower_hex(flags) {
+        return false;
+    }
+    if version == b"ff" || trace.iter().all(|b| *b == b'0') || parent.iter().all(|b| *b == b'0') {
+        return false;
+    }
+    if version == b"00" {
+        v.len() == 55
+    } else {
+        v.len() == 55 || v[55] == b'-'
+    }
+}
+
+/// A new `traceparent` starting a trace: `00-<trace id>-<parent id>-00` from random bits.
+pub fn new_traceparent(trace: u128, parent: u64) -> String {
+    let trace = if trace == 0 { 1 } else { trace };
+    let parent = if parent == 0 { 1 } else { parent };
+    let mut out = Vec::with_capacity(55);
+    out.extend_from_slice(b"00-");
+    push_hex(&mut out, trace, 32);
+    out.push(b'-');
+    push_hex(&mut out, parent as u128, 16);
+    out.extend_from_slice(b"-00");
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client() {
+        let t = nets(&["10.0.0.0/8"]);
+        assert_eq!(client_ip(ip("203.0.113.9"), &t, &[b"1.1.1.1"], None), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn trusted_peer_walks_xff_from_the_right() {
+        let t = nets(&["10.0.0.0/8"]);
+        let xff: &[&[u8]] = &[b"6.6.6.6, 198.51.100.7", b"10.1.1.1"];
+        assert_eq!(client_ip(ip("10.0.0.2"), &t, xff, None), ip("198.51.100.7"));
+        // All trusted: the left-most trusted hop is the best we know.
+        assert_eq!(client_ip(ip("10.0.0.2"), &t, &[b"10.9.9.9"], None), ip("10.9.9.9"));
+        // Garbage stops the walk.
+        assert_eq!(client_ip(ip("10.0.0.2"), &t, &[b"1.1.1.1, junk"], None), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &t, &[], Some(b"192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), &t, &[b"[2001:db8::1]:443"], None), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn xff_value() {
+        assert_eq!(forwarded_for_value(ip("10.0.0.2"), true, &[b"1.1.1.1"]), "1.1.1.1, 10.0.0.2");
+        assert_eq!(forwarded_for_value(ip("203.0.113.9"), false, &[b"1.1.1.1"]), "203.0.113.9");
+        assert_eq!(forwarded_for_value(ip("10.0.0.2"), true, &[]), "10.0.0.2");
+    }
+
+    #[test]
+    fn request_ids() {
+        assert!(is_sane_request_id(b"abc-123_XYZ"));
+        assert!(!is_sane_request_id(b""));
+        assert!(!is_sane_request_id(b"has space"));
+        assert!(!is_sane_request_id(b"<script>"));
+        assert!(!is_sane_request_id(&[b'a'; 201]));
+        let id = new_request_id(u128::MAX);
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(new_request_id(1), new_request_id(2));
+    }
+
+    #[test]
+    fn traceparents() {
+        let good = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(is_valid_traceparent(good));
+        assert!(!is_valid_traceparent(b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"));
+        assert!(!is_valid_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"));
+        assert!(!is_valid_traceparent(b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert!(!is_valid_traceparent(b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));
+        assert!(!is_valid_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"));
+        assert!(is_valid_traceparent(b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"));
+        assert!(!is_valid_traceparent(b"garbage"));
+        let fresh = new_traceparent(0xabc, 0xdef);
+        assert!(is_valid_traceparent(fresh.as_bytes()), "{fresh}");
+        assert!(is_valid_traceparent(new_traceparent(0, 0).as_bytes()));
+    }
+}

@@ -1,0 +1,210 @@
+//! The request head, checked before Pingora sees it: size limits (414/431), framing that
+//! could be read two ways (400), and targets we do not proxy. Runs on the raw bytes so it
+//! also sees what Pingora would silently fix up (e.g. it drops Content-Length when
+//! Transfer-Encoding is present, and answers malformed heads with its own error page).
+
+use crate::reject::{Code, Reject};
+
+/// Limits on the head, from `client:`.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    pub max_uri_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+}
+
+/// The most headers any config may allow (validation caps `client.max_headers` here).
+pub const MAX_HEADERS_CAP: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadStatus {
+    /// More bytes are needed.
+    Partial,
+    /// The head is complete and acceptable; it is this many bytes long.
+    Complete(usize),
+}
+
+/// Checks the bytes received so far. Call again with more bytes while `Partial`.
+pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
+    let max_headers = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
+    let mut req = httparse::Request::new(&mut headers[..max_headers]);
+    match req.parse(buf) {
+        Ok(httparse::Status::Partial) => {
+            if let Some(path) = req.path {
+                uri_limit(path, limits)?;
+            } else if !buf.contains(&b'\n') && buf.len() > limits.max_uri_bytes + 32 {
+                // The request line alone is already longer than any allowed target.
+                return Err(uri_too_long(limits));
+            }
+            if buf.len() > limits.max_header_bytes {
+                return Err(headers_too_large(limits));
+            }
+            Ok(HeadStatus::Partial)
+        }
+        Ok(httparse::Status::Complete(len)) => {
+            uri_limit(req.path.unwrap_or(""), limits)?;
+            if len > limits.max_header_bytes {
+                return Err(headers_too_large(limits));
+            }
+            check_request(&req)?;
+            Ok(HeadStatus::Complete(len))
+        }
+        Err(httparse::Error::TooManyHeaders) => Err(Reject::new(
+            Code::HeadersTooLarge,
+            format!("more than {} request headers", limits.max_headers),
+        )),
+        Err(e) => Err(Reject::new(Code::BadRequest, format!("malformed request head ({e})"))),
+    }
+}
+
+fn uri_limit(path: &str, limits: &HeadLimits) -> Result<(), Reject> {
+    if path.len() > limits.max_uri_bytes {
+        Err(uri_too_long(limits))
+    } else {
+        Ok(())
+    }
+}
+
+fn uri_too_long(limits: &HeadLimits) -> Reject {
+    Reject::new(Code::UriTooLong, format!("request target longer than {} bytes", limits.max_uri_bytes))
+}
+
+fn headers_too_large(limits: &HeadLimits) -> Reject {
+    Reject::new(
+        Code::HeadersTooLarge,
+        format!("request head larger than {} bytes", limits.max_header_bytes),
+    )
+}
+
+fn bad(detail: &'static str) -> Reject {
+    Reject::new(Code::BadRequest, detail)
+}
+
+/// Semantic checks of a complete head.
+fn check_request(req: &httparse::Request) -> Result<(), Reject> {
+    let method = req.method.unwrap_or("");
+    let path = req.path.unwrap_or("");
+    if method == "CONNECT" {
+        return Err(Reject::new(Code::MethodNotAllowed, "CONNECT is not proxied")
+            .with_allow(http::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")));
+    }
+    // Origin-form only (and `*` for OPTIONS): an absolute-form target could name another
+    // host than the Host header and be routed differently by the app than by us.
+    if !(path.starts_with('/') || (path == "*" && method == "OPTIONS")) {
+        return Err(bad("request target must be origin-form (start with /)"));
+    }
+    let http10 = req.version == Some(0);
+    let mut host_count = 0;
+    let mut content_length: Option<&[u8]> = None;
+    let mut transfer_encoding: Option<&[u8]> = None;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("host") {
+            host_count += 1;
+            if h.value.is_empty() && !http10 || !is_valid_host(h.value) {
+                return Err(bad("invalid Host header"));
+            }
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            if content_length.is_some() {
+                return Err(bad("several Content-Length headers"));
+            }
+            content_length = Some(h.value);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if transfer_encoding.is_some() {
+                return Err(bad("several Transfer-Encoding headers"));
+            }
+            transfer_encoding = Some(h.value);
+        }
+    }
+    if host_count > 1 {
+        return Err(bad("several Host headers"));
+    }
+    if host_count == 0 && !http10 {
+        return Err(bad("HTTP/1.1 request without a Host header"));
+    }
+    if let Some(cl) = content_length {
+        if cl.is_empty() || cl.len() > 18 || !cl.iter().all(u8::is_ascii_digit) {
+            return Err(bad("invalid Content-Length"));
+        }
+    }
+    if let Some(te) = transfer_encoding {
+        if content_length.is_some() {
+            return Err(bad("both Content-Length and Transfer-Encoding"));
+        }
+        if http10 {
+            return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        if !te.eq_ignore_ascii_case(b"chunked") {
+            return Err(bad("Transfer-Encoding other than chunked"));
+        }
+    }
+    Ok(())
+}
+
+/// `host[:port]`, `[v6]:port`: no userinfo, no path, no spaces.
+fn is_valid_host(v: &[u8]) -> bool {
+    v.iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits { max_uri_bytes: 64, max_header_bytes: 256, max_headers: 4 };
+
+    fn check(raw: &str) -> Result<HeadStatus, (Code, u16)> {
+        check_head(raw.as_bytes(), &LIMITS).map_err(|r| (r.code, r.status))
+    }
+
+    #[test]
+    fn complete_and_partial_heads() {
+        let raw = "GET /x HTTP/1.1\r\nHost: a\r\n\r\nbody";
+        assert_eq!(check(raw), Ok(HeadStatus::Complete(raw.len() - 4)));
+        assert_eq!(check("GET /x HTTP/1.1\r\nHost: a\r\n"), Ok(HeadStatus::Partial));
+        assert_eq!(check("GE"), Ok(HeadStatus::Partial));
+    }
+
+    #[test]
+    fn size_limits() {
+        let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(64));
+        assert_eq!(check(&long), Err((Code::UriTooLong, 414)));
+        let partial_line = format!("GET /{}", "a".repeat(100));
+        assert_eq!(check(&partial_line), Err((Code::UriTooLong, 414)));
+        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "v".repeat(300));
+        assert_eq!(check(&big), Err((Code::HeadersTooLarge, 431)));
+        let big_partial = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "v".repeat(300));
+        assert_eq!(check(&big_partial), Err((Code::HeadersTooLarge, 431)));
+        let many = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\n\r\n";
+        assert_eq!(check(many), Err((Code::HeadersTooLarge, 431)));
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let cases = [
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+            "GET http://other/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
+            "GARBAGE\r\n\r\n",
+        ];
+        for raw in cases {
+            assert_eq!(check(raw), Err((Code::BadRequest, 400)), "{raw:?}");
+        }
+        assert_eq!(
+            check("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"),
+            Err((Code::MethodNotAllowed, 405))
+        );
+        assert!(check("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
+        assert!(check("GET / HTTP/1.0\r\n\r\n").is_ok());
+        assert!(check("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n").is_ok());
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure decision cores: no Pingora `Session`, no I/O, no clock of their own.
+
+pub mod forwarded;
+pub mod framing;
+pub mod routing;

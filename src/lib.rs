@@ -1,0 +1,18 @@
+//! Rampart: a hardening sidecar for legacy Python web APIs, built on Pingora.
+//!
+//! [`build`] is the one assembly of a running instance, used by `main` and by the tests.
+
+pub mod admin;
+pub mod config;
+pub mod guards;
+pub mod listener;
+pub mod metrics;
+pub mod policy;
+pub mod proxy;
+pub mod reject;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod upstream;
+
+pub use server::{build, BuildError, BuildOptions, Rampart};

@@ -1,0 +1,149 @@
+//! The connection loop in front of Pingora's HTTP/1 session.
+//!
+//! Pingora reads a request head with no overall deadline and answers a malformed one with
+//! its own error page (`Server: Pingora`). So each head is read here first: within
+//! `client.header_timeout`, bounded by the size limits, and checked by `guards::framing`.
+//! A refused head gets our problem+json answer and the connection is closed. An accepted
+//! one is handed to Pingora as the session's "pipelined prefix", so Pingora parses it from
+//! memory without another read and without copying.
+
+use crate::guards::framing::{self, HeadStatus};
+use crate::proxy::RampartProxy;
+use crate::reject::{self, Code, Reject};
+use crate::state::Shared;
+use async_trait::async_trait;
+use bytes::BytesMut;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
+use pingora::proxy::HttpProxy;
+use pingora::server::ShutdownWatch;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+/// How long an idle keep-alive connection may wait for its next request.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// First read buffer; grows up to `client.max_header_bytes`.
+const INITIAL_HEAD_BUFFER: usize = 4096;
+
+pub struct ConnectionApp {
+    pub proxy: Arc<HttpProxy<RampartProxy>>,
+    pub shared: Arc<Shared>,
+}
+
+enum Head {
+    /// A complete, acceptable head (plus any body bytes that came with it).
+    Ready(BytesMut),
+    /// Nothing (more) to do on this connection.
+    Closed,
+    Refused(Reject),
+}
+
+async fn read_head(stream: &mut Stream, limits: &framing::HeadLimits, idle: Duration, header_timeout: Duration) -> Head {
+    let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
+    // Waiting for the first byte is idleness; from then on the whole head must arrive
+    // within `header_timeout` (slowloris).
+    let mut deadline = Instant::now() + idle;
+    let mut started = false;
+    loop {
+        match timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Err(_) if started => {
+                return Head::Refused(Reject::new(Code::RequestTimeout, "request head not received in time"))
+            }
+            Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return Head::Closed,
+            Ok(Ok(_)) => {}
+        }
+        if !started {
+            started = true;
+            deadline = Instant::now() + header_timeout;
+        }
+        match framing::check_head(&buf, limits) {
+            Ok(HeadStatus::Complete(_)) => return Head::Ready(buf),
+            Ok(HeadStatus::Partial) => {
+                if buf.capacity() == buf.len() {
+                    buf.reserve(buf.len().min(limits.max_header_bytes));
+                }
+            }
+            Err(reject) => return Head::Refused(reject),
+        }
+    }
+}
+
+/// Writes a refusal on a connection Pingora never saw, then closes it.
+async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject) {
+    shared.metrics.rejections_total.with_label_values(&["", reject.code.as_str()]).inc();
+    shared
+        .metrics
+        .requests_total
+        .with_label_values(&["", "OTHER", &crate::metrics::status_label(reject.status)])
+        .inc();
+    let request_id = crate::guards::forwarded::new_request_id(fastrand::u128(..));
+    let body = reject.body(&request_id);
+    let mut head = reject.header(body.len());
+    let _ = head.insert_header("x-request-id", request_id.as_str());
+    let _ = head.insert_header(http::header::CONNECTION, "close");
+    let bytes = reject::to_http1_bytes(&head, &body);
+    // Best effort: the client may already be gone.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = stream.write_all(&bytes).await;
+        let _ = stream.flush().await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+    tracing::info!(
+        target: crate::telemetry::ACCESS_TARGET,
+        access = format!(
+            "{{\"request_id\":\"{request_id}\",\"route\":null,\"status\":{},\"code\":\"{}\",\"detail\":{}}}",
+            reject.status,
+            reject.code.as_str(),
+            serde_json::Value::from(reject.detail.as_ref())
+        )
+        .as_str()
+    );
+}
+
+#[async_trait]
+impl ServerApp for ConnectionApp {
+    async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let mut persisted: Option<HttpPersistentSettings> = None;
+        let mut first = true;
+        loop {
+            let (limits, header_timeout, max_requests) = {
+                let policy = self.shared.policy.load();
+                (policy.client.head, policy.client.header_timeout, policy.client.max_requests_per_connection)
+            };
+            let idle = if first { header_timeout } else { KEEPALIVE_IDLE };
+            let buf = match read_head(&mut stream, &limits, idle, header_timeout).await {
+                Head::Ready(buf) => buf,
+                Head::Closed => return None,
+                Head::Refused(reject) => {
+                    refuse(&mut stream, &self.shared, reject).await;
+                    return None;
+                }
+            };
+            let mut session = ServerSession::new_http1(stream);
+            match persisted.take() {
+                Some(settings) => settings.apply_to_session(&mut session),
+                None => {
+                    session.set_keepalive(Some(KEEPALIVE_IDLE.as_secs()));
+                    session.set_keepalive_reuses_remaining(Some(max_requests.saturating_sub(1)));
+                }
+            }
+            if *shutdown.borrow() {
+                session.set_keepalive(None);
+            }
+            session.set_pipelined_prefix(buf);
+            first = false;
+            let reused = self.proxy.process_new_http(session, shutdown).await?;
+            let (next, settings) = reused.consume();
+            stream = next;
+            persisted = settings;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.http_cleanup().await;
+    }
+}

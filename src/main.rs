@@ -1,0 +1,75 @@
+//! The `rampart` command line (SPEC §1).
+
+use clap::{Parser, Subcommand};
+use rampart::config::{load_file, LoadedConfig};
+use rampart::{build, BuildOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "rampart", version, about = "A hardening sidecar for legacy Python web APIs")]
+struct Cli {
+    /// The config file.
+    #[arg(long, short = 'c', env = "RAMPART_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Take over the listening sockets of a running Rampart (graceful binary upgrade).
+    #[arg(long)]
+    upgrade: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the config file: prints `ok`, or every problem, and exits 0 or 1.
+    Check,
+}
+
+fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
+    let Some(path) = path else {
+        eprintln!("rampart: no config file: pass --config FILE or set RAMPART_CONFIG");
+        return Err(ExitCode::from(2));
+    };
+    load_file(&path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(1)
+    })
+}
+
+fn main() -> ExitCode {
+    // SIGHUP's default action kills the process; until the reload handler takes over,
+    // a stray HUP (a closed terminal, a reload attempt) must not take the proxy down.
+    // SAFETY: setting a signal disposition to SIG_IGN before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let cli = Cli::parse();
+    let loaded = match load(cli.config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if let Some(Command::Check) = cli.command {
+        println!("ok");
+        return ExitCode::SUCCESS;
+    }
+    let _log_guard = rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
+    let file = loaded.file.clone();
+    let rampart = match build(loaded, BuildOptions { upgrade: cli.upgrade }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(
+        config = file.as_str(),
+        listen = %rampart.listen_addr,
+        admin = %rampart.admin_addr,
+        version = env!("CARGO_PKG_VERSION"),
+        "rampart started"
+    );
+    rampart.server.run_forever()
+}

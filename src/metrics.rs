@@ -1,0 +1,188 @@
+//! Prometheus metrics of SPEC §6 in an instance-owned registry (no globals: tests run many
+//! Rampart instances in one process, and a reload keeps the same handles).
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets from 1 ms to 30 s: a sidecar in front of Python apps sees both.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests_total: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_request_duration: HistogramVec,
+    pub rejections_total: IntCounterVec,
+    pub shadow_rejections_total: IntCounterVec,
+    pub in_flight_requests: IntGaugeVec,
+    pub queue_depth: IntGaugeVec,
+    pub retries_total: IntCounterVec,
+    pub circuit_breaker_state: IntGaugeVec,
+    pub circuit_breaker_transitions_total: IntCounterVec,
+    pub upstream_endpoint_up: IntGaugeVec,
+    pub dependency_up: IntGaugeVec,
+    pub rate_limit_keys: IntGaugeVec,
+    pub config_reloads_total: IntCounterVec,
+    pub config_generation: IntGauge,
+    pub config_last_reload_success_timestamp_seconds: Gauge,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()), labels)?;
+    r.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let r = Registry::new();
+        let build_info = IntGaugeVec::new(
+            Opts::new("rampart_build_info", "Always 1; the version label says which build runs"),
+            &["version"],
+        )?;
+        r.register(Box::new(build_info.clone()))?;
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+
+        let config_generation = IntGauge::new("rampart_config_generation", "Generation of the loaded config")?;
+        r.register(Box::new(config_generation.clone()))?;
+        let last_reload = Gauge::new(
+            "rampart_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load",
+        )?;
+        r.register(Box::new(last_reload.clone()))?;
+
+        Ok(Metrics {
+            requests_total: counter(&r, "rampart_requests_total", "Requests answered", &["route", "method", "status"])?,
+            request_duration: histogram(
+                &r,
+                "rampart_request_duration_seconds",
+                "Time from request head to the end of the response",
+                &["route"],
+            )?,
+            upstream_request_duration: histogram(
+                &r,
+                "rampart_upstream_request_duration_seconds",
+                "Time from connecting to the app to its response head",
+                &["upstream"],
+            )?,
+            rejections_total: counter(&r, "rampart_rejections_total", "Requests Rampart answered itself", &["route", "code"])?,
+            shadow_rejections_total: counter(
+                &r,
+                "rampart_shadow_rejections_total",
+                "Rejections that shadow mode logged but did not enforce",
+                &["route", "code"],
+            )?,
+            in_flight_requests: gauge(&r, "rampart_in_flight_requests", "Requests in flight to the app", &["upstream"])?,
+            queue_depth: gauge(&r, "rampart_queue_depth", "Requests waiting for an in-flight slot", &["upstream"])?,
+            retries_total: counter(&r, "rampart_retries_total", "Retries toward the app", &["upstream", "reason"])?,
+            circuit_breaker_state: gauge(
+                &r,
+                "rampart_circuit_breaker_state",
+                "Breaker state: 0 closed, 1 half-open, 2 open",
+                &["upstream"],
+            )?,
+            circuit_breaker_transitions_total: counter(
+                &r,
+                "rampart_circuit_breaker_transitions_total",
+                "Breaker state changes",
+                &["upstream", "to"],
+            )?,
+            upstream_endpoint_up: gauge(&r, "rampart_upstream_endpoint_up", "1 when the endpoint gets traffic", &["upstream", "endpoint"])?,
+            dependency_up: gauge(&r, "rampart_dependency_up", "1 when the dependency answers its probe", &["dependency", "critical"])?,
+            rate_limit_keys: gauge(&r, "rampart_rate_limit_keys", "Rate-limit keys tracked", &["route"])?,
+            config_reloads_total: counter(&r, "rampart_config_reloads_total", "Config loads by result", &["result"])?,
+            config_generation,
+            config_last_reload_success_timestamp_seconds: last_reload,
+            registry: r,
+        })
+    }
+
+    /// The text exposition format, for `GET /metrics`.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        let families = self.registry.gather();
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// The `method` label: known methods by name, anything else as `OTHER` (bounded cardinality).
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The `status` label without allocating for the statuses every route sees.
+pub fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    const COMMON: [(u16, &str); 14] = [
+        (200, "200"), (201, "201"), (204, "204"), (301, "301"), (302, "302"), (304, "304"),
+        (400, "400"), (401, "401"), (403, "403"), (404, "404"), (500, "500"), (502, "502"),
+        (503, "503"), (504, "504"),
+    ];
+    match COMMON.iter().find(|(s, _)| *s == status) {
+        Some((_, label)) => std::borrow::Cow::Borrowed(label),
+        None => std::borrow::Cow::Owned(status.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_spec_names_and_build_info() {
+        let m = Metrics::new().unwrap();
+        m.requests_total.with_label_values(&["default", "GET", "200"]).inc();
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains("rampart_requests_total{method=\"GET\",route=\"default\",status=\"200\"} 1"));
+        assert!(text.contains(&format!("rampart_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+        assert!(text.contains("rampart_config_generation 0"));
+        #[cfg(target_os = "linux")]
+        assert!(text.contains("process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn instances_are_independent() {
+        let a = Metrics::new().unwrap();
+        let b = Metrics::new().unwrap();
+        a.config_generation.set(5);
+        assert_eq!(b.config_generation.get(), 0);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(method_label(&http::Method::GET), "GET");
+        assert_eq!(method_label(&http::Method::from_bytes(b"BREW").unwrap()), "OTHER");
+        assert_eq!(status_label(200), "200");
+        assert_eq!(status_label(418), "418");
+    }
+}

@@ -1,0 +1,247 @@
+//! The compiled, immutable runtime snapshot of a config. Requests load it once (one
+//! `ArcSwap` load) and read ready-made values: matchers, peers, limits, header values.
+//! State that must survive a reload (round-robin cursors, later buckets and breakers) lives
+//! in `Arc`s that `compile` carries over from the previous policy.
+
+use crate::config::model::{LogFormat, Upstream};
+use crate::config::LoadedConfig;
+use crate::guards::framing::HeadLimits;
+use crate::guards::routing::{PathMatch, RouteMatcher};
+use crate::upstream::select::RoundRobin;
+use http::{HeaderName, Method};
+use ipnet::IpNet;
+use pingora::upstreams::peer::HttpPeer;
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("upstreams.{upstream}.endpoints: cannot resolve \"{endpoint}\": {reason}")]
+    Resolve { upstream: String, endpoint: String, reason: String },
+    #[error("routes[{index}].match.path_regex: {reason}")]
+    Regex { index: usize, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Policy {
+    pub generation: u64,
+    pub client: ClientPolicy,
+    /// Matchers, parallel to `routes` (kept apart so matching walks a compact slice).
+    pub matchers: Vec<RouteMatcher>,
+    pub routes: Vec<RoutePolicy>,
+    pub upstreams: Vec<UpstreamPolicy>,
+    pub logging: LogPolicy,
+    /// Whether the public listener terminates TLS (for `X-Forwarded-Proto`).
+    pub tls: bool,
+}
+
+pub struct ClientPolicy {
+    pub trusted_proxies: Vec<IpNet>,
+    pub head: HeadLimits,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub max_requests_per_connection: u32,
+    pub max_connections: usize,
+}
+
+pub struct RoutePolicy {
+    pub name: String,
+    pub upstream: usize,
+    pub timeout: Option<Duration>,
+    pub max_body_bytes: u64,
+}
+
+pub struct UpstreamPolicy {
+    pub name: String,
+    pub endpoints: Vec<EndpointPolicy>,
+    pub read_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub state: Arc<UpstreamState>,
+}
+
+pub struct EndpointPolicy {
+    /// As written in the config (`127.0.0.1:8000`), for logs and labels.
+    pub label: String,
+    /// Built once; cloned per request.
+    pub peer: HttpPeer,
+}
+
+/// What an upstream keeps across reloads.
+#[derive(Default)]
+pub struct UpstreamState {
+    pub round_robin: RoundRobin,
+}
+
+pub struct LogPolicy {
+    pub format: LogFormat,
+    pub access_log: bool,
+    pub redact: Vec<HeaderName>,
+}
+
+impl LogPolicy {
+    pub fn is_redacted(&self, name: &HeaderName) -> bool {
+        self.redact.iter().any(|r| r == name)
+    }
+}
+
+impl Policy {
+    /// Compiles `loaded`; state of same-named upstreams is taken from `previous`.
+    pub fn compile(loaded: &LoadedConfig, previous: Option<&Policy>, generation: u64) -> Result<Policy, CompileError> {
+        let c = &loaded.config;
+        let old_state: HashMap<&str, &Arc<UpstreamState>> = previous
+            .map(|p| p.upstreams.iter().map(|u| (u.name.as_str(), &u.state)).collect())
+            .unwrap_or_default();
+
+        let mut upstream_index = HashMap::new();
+        let mut upstreams = Vec::with_capacity(c.upstreams.len());
+        for (name, u) in &c.upstreams {
+            upstream_index.insert(name.as_str(), upstreams.len());
+            let state = old_state.get(name.as_str()).map(|s| Arc::clone(s)).unwrap_or_default();
+            upstreams.push(compile_upstream(name, u, state)?);
+        }
+
+        let mut matchers = Vec::with_capacity(c.routes.len());
+        let mut routes = Vec::with_capacity(c.routes.len());
+        for (index, r) in c.routes.iter().enumerate() {
+            let m = &r.matcher;
+            let path = if let Some(p) = &m.path {
+                PathMatch::Exact(p.clone())
+            } else if let Some(p) = &m.path_prefix {
+                PathMatch::Prefix(p.clone())
+            } else if let Some(re) = &m.path_regex {
+                PathMatch::Regex(regex::Regex::new(re).map_err(|e| CompileError::Regex { index, reason: e.to_string() })?)
+            } else {
+                return Err(CompileError::Other(format!("routes[{index}].match: no path matcher")));
+            };
+            let methods = m
+                .methods
+                .as_ref()
+                .map(|ms| ms.iter().filter_map(|s| Method::from_bytes(s.as_bytes()).ok()).collect());
+            matchers.push(RouteMatcher {
+                path,
+                methods,
+                host: m.host.as_ref().map(|h| h.to_ascii_lowercase()),
+            });
+            let upstream = *upstream_index
+                .get(r.upstream.as_str())
+                .ok_or_else(|| CompileError::Other(format!("routes[{index}].upstream: unknown upstream")))?;
+            routes.push(RoutePolicy {
+                name: r.name.clone(),
+                upstream,
+                timeout: r.timeout.map(|t| t.0),
+                max_body_bytes: r.max_body_bytes.unwrap_or(c.client.max_body_bytes).0,
+            });
+        }
+
+        let cl = &c.client;
+        Ok(Policy {
+            generation,
+            client: ClientPolicy {
+                trusted_proxies: cl.trusted_proxies.iter().map(|c| c.0).collect(),
+                head: HeadLimits {
+                    max_uri_bytes: cl.max_uri_bytes.0 as usize,
+                    max_header_bytes: cl.max_header_bytes.0 as usize,
+                    max_headers: cl.max_headers,
+                },
+                header_timeout: cl.header_timeout.0,
+                body_timeout: cl.body_timeout.0,
+                max_body_bytes: cl.max_body_bytes.0,
+                max_requests_per_connection: cl.max_requests_per_connection,
+                max_connections: cl.max_connections,
+            },
+            matchers,
+            routes,
+            upstreams,
+            logging: LogPolicy {
+                format: c.logging.format,
+                access_log: c.logging.access_log,
+                redact: c
+                    .logging
+                    .redact_headers
+                    .iter()
+                    .filter_map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok())
+                    .collect(),
+            },
+            tls: c.server.tls.is_some(),
+        })
+    }
+}
+
+fn compile_upstream(name: &str, u: &Upstream, state: Arc<UpstreamState>) -> Result<UpstreamPolicy, CompileError> {
+    let mut endpoints = Vec::with_capacity(u.endpoints.len());
+    for ep in &u.endpoints {
+        let addr = resolve(ep).map_err(|reason| CompileError::Resolve {
+            upstream: name.to_string(),
+            endpoint: ep.clone(),
+            reason,
+        })?;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(u.connect_timeout.0);
+        peer.options.total_connection_timeout = Some(u.connect_timeout.0);
+        peer.options.read_timeout = Some(u.read_timeout.0);
+        peer.options.write_timeout = Some(u.write_timeout.0);
+        peer.options.idle_timeout = Some(u.idle_timeout.0);
+        endpoints.push(EndpointPolicy { label: ep.clone(), peer });
+    }
+    Ok(UpstreamPolicy {
+        name: name.to_string(),
+        endpoints,
+        read_timeout: u.read_timeout.0,
+        connect_timeout: u.connect_timeout.0,
+        state,
+    })
+}
+
+/// `host:port` to an address; names are resolved once, at load (sidecars talk to
+/// `127.0.0.1` or `localhost`; a DNS change needs a reload).
+fn resolve(endpoint: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = endpoint.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    endpoint
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "no address found".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> LoadedConfig {
+        crate::config::load_str(yaml, "t.yaml", std::path::Path::new("."), &|_| None).unwrap()
+    }
+
+    const BASE: &str = r#"
+server: { listen: 127.0.0.1:0, admin_listen: 127.0.0.1:0 }
+upstreams:
+  app: { endpoints: [127.0.0.1:9, localhost:10], read_timeout: 7s }
+routes:
+  - { name: a, match: { path_prefix: /a, methods: [GET] }, upstream: app, max_body_bytes: 2KiB }
+  - { name: b, match: { path_regex: '^/b' }, upstream: app, timeout: 3s }
+"#;
+
+    #[test]
+    fn compiles_routes_and_peers() {
+        let p = Policy::compile(&load(BASE), None, 1).unwrap();
+        assert_eq!(p.routes.len(), 2);
+        assert_eq!(p.routes[0].max_body_bytes, 2048);
+        assert_eq!(p.routes[1].max_body_bytes, 1 << 20);
+        assert_eq!(p.routes[1].timeout, Some(Duration::from_secs(3)));
+        assert_eq!(p.upstreams[0].endpoints.len(), 2);
+        assert_eq!(p.upstreams[0].endpoints[0].peer.options.read_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(p.matchers[0].methods.as_deref(), Some(&[Method::GET][..]));
+    }
+
+    #[test]
+    fn upstream_state_carries_over() {
+        let first = Policy::compile(&load(BASE), None, 1).unwrap();
+        let second = Policy::compile(&load(BASE), Some(&first), 2).unwrap();
+        assert!(Arc::ptr_eq(&first.upstreams[0].state, &second.upstreams[0].state));
+    }
+}

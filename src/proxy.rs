@@ -1,0 +1,397 @@
+//! THE ONLY `impl ProxyHttp`: the request context and the fixed order of the phases.
+//! Decisions are made by the pure modules under `guards/` and `upstream/`; this file feeds
+//! them values from the `Session` and turns their verdicts into Pingora calls.
+
+use crate::guards::{forwarded, routing};
+use crate::metrics::{method_label, status_label};
+use crate::policy::Policy;
+use crate::reject::{Code, Reject};
+use crate::state::Shared;
+use crate::telemetry::{self, AccessRecord};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{HeaderValue, HOST, USER_AGENT};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const X_REQUEST_ID: &str = "x-request-id";
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const TRACEPARENT: &str = "traceparent";
+
+pub struct RampartProxy {
+    pub shared: Arc<Shared>,
+}
+
+/// Per-request state, created empty and filled phase by phase.
+pub struct Ctx {
+    policy: Option<Arc<Policy>>,
+    start: Instant,
+    route: Option<usize>,
+    request_id: Option<HeaderValue>,
+    client_ip: IpAddr,
+    peer_ip: IpAddr,
+    peer_trusted: bool,
+    /// The normalized path when it differs from what the client sent.
+    rewritten_path: Option<String>,
+    rejected: Option<Code>,
+    status: u16,
+    endpoint: Option<usize>,
+    upstream_start: Option<Instant>,
+    upstream_time: Option<Duration>,
+    /// When the route's total `timeout` runs out.
+    deadline: Option<Instant>,
+}
+
+impl Ctx {
+    fn request_id(&self) -> &str {
+        self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-")
+    }
+}
+
+impl RampartProxy {
+    /// Answers the request with `reject` (problem+json) and records it.
+    async fn respond(&self, session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<()> {
+        ctx.rejected = Some(reject.code);
+        ctx.status = reject.status;
+        let route = ctx.route.and_then(|r| ctx.policy.as_ref().map(|p| p.routes[r].name.as_str())).unwrap_or("");
+        self.shared
+            .metrics
+            .rejections_total
+            .with_label_values(&[route, reject.code.as_str()])
+            .inc();
+        if session.response_written().is_some() {
+            // Too late for a new head: the client sees the response cut short.
+            return Ok(());
+        }
+        let body = reject.body(ctx.request_id());
+        let mut head = reject.header(body.len());
+        decorate(&mut head, ctx);
+        if reject.closes_connection() {
+            session.set_keepalive(None);
+        }
+        let is_head = session.req_header().method == http::Method::HEAD;
+        session.write_response_header(Box::new(head), is_head).await?;
+        if !is_head {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(())
+    }
+
+    fn policy<'a>(&self, ctx: &'a Ctx) -> Result<&'a Arc<Policy>> {
+        ctx.policy
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no policy loaded for request"))
+    }
+}
+
+/// Headers every response carries, proxied or generated.
+fn decorate(head: &mut ResponseHeader, ctx: &Ctx) {
+    if let Some(id) = &ctx.request_id {
+        let _ = head.insert_header(X_REQUEST_ID, id.clone());
+    }
+    // Never leak what serves the response (ours or the app's banner).
+    let _ = head.remove_header(&http::header::SERVER);
+}
+
+/// Maps a Pingora failure to what the client is told.
+fn classify(e: &Error) -> Option<Reject> {
+    use ErrorType::*;
+    let reject = match e.etype() {
+        ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout if e.esource() == &ErrorSource::Upstream => {
+            Reject::new(Code::UpstreamTimeout, "the app did not answer in time")
+        }
+        HTTPStatus(code) => match *code {
+            400 => Reject::new(Code::BadRequest, "malformed request"),
+            413 => Reject::new(Code::BodyTooLarge, "request body too large"),
+            code if code >= 500 => Reject::new(Code::UpstreamUnavailable, "the app could not be reached").with_status(code),
+            code => Reject::new(Code::BadRequest, "request refused").with_status(code),
+        },
+        _ => match e.esource() {
+            ErrorSource::Upstream => Reject::new(Code::UpstreamUnavailable, "the app could not be reached"),
+            ErrorSource::Downstream => match e.etype() {
+                // The client went away: nobody to answer.
+                ReadError | WriteError | ConnectionClosed => return None,
+                ReadTimedout => Reject::new(Code::RequestTimeout, "request body not received in time"),
+                _ => Reject::new(Code::BadRequest, "malformed request"),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => Reject::new(Code::Internal, "internal error"),
+        },
+    };
+    Some(reject)
+}
+
+fn new_request_id() -> HeaderValue {
+    let id = forwarded::new_request_id(fastrand::u128(..));
+    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
+}
+
+#[async_trait]
+impl ProxyHttp for RampartProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            policy: None,
+            start: Instant::now(),
+            route: None,
+            request_id: None,
+            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            peer_trusted: false,
+            rewritten_path: None,
+            rejected: None,
+            status: 0,
+            endpoint: None,
+            upstream_start: None,
+            upstream_time: None,
+            deadline: None,
+        }
+    }
+
+    /// No compression module: Rampart passes the app's encoding through untouched.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+
+    async fn early_request_filter(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        ctx.policy = Some(self.shared.policy.load_full());
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let policy = Arc::clone(self.policy(ctx)?);
+        let req = session.req_header();
+        ctx.request_id = Some(match req.headers.get(X_REQUEST_ID) {
+            Some(v) if forwarded::is_sane_request_id(v.as_bytes()) => v.clone(),
+            _ => new_request_id(),
+        });
+
+        ctx.peer_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| forwarded::canonical(a.ip()));
+        let trusted = &policy.client.trusted_proxies;
+        ctx.peer_trusted = !trusted.is_empty() && forwarded::is_trusted(ctx.peer_ip, trusted);
+        ctx.client_ip = if ctx.peer_trusted {
+            let xff: Vec<&[u8]> = req.headers.get_all(X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes).collect();
+            let real_ip = req.headers.get("x-real-ip").map(HeaderValue::as_bytes);
+            forwarded::client_ip(ctx.peer_ip, trusted, &xff, real_ip)
+        } else {
+            ctx.peer_ip
+        };
+
+        let path = req.uri.path();
+        let verdict = routing::normalize_path(path).and_then(|normalized| {
+            let host = req.headers.get(HOST).and_then(|h| h.to_str().ok()).or(req.uri.host());
+            let found = routing::find_route(&policy.matchers, &req.method, host, &normalized);
+            if normalized != path {
+                ctx.rewritten_path = Some(normalized.into_owned());
+            }
+            found
+        });
+        match verdict {
+            Ok(route) => ctx.route = Some(route),
+            Err(reject) => {
+                self.respond(session, ctx, reject).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let policy = Arc::clone(self.policy(ctx)?);
+        let route = ctx
+            .route
+            .map(|r| &policy.routes[r])
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route for upstream"))?;
+        let upstream = &policy.upstreams[route.upstream];
+        let index = upstream
+            .state
+            .round_robin
+            .pick(upstream.endpoints.len(), |_| true)
+            .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "no endpoint"))?;
+        let mut peer = Box::new(upstream.endpoints[index].peer.clone());
+        let now = Instant::now();
+        if let Some(total) = route.timeout {
+            // The route's total budget bounds both connecting and every read after it
+            // (a retry, later, gets only what is left).
+            let deadline = *ctx.deadline.get_or_insert(now + total);
+            let left = deadline.saturating_duration_since(now).max(Duration::from_millis(1));
+            peer.options.read_timeout = Some(upstream.read_timeout.min(left));
+            peer.options.connection_timeout = Some(upstream.connect_timeout.min(left));
+            peer.options.total_connection_timeout = peer.options.connection_timeout;
+        }
+        ctx.endpoint = Some(index);
+        ctx.upstream_start = Some(now);
+        Ok(peer)
+    }
+
+    async fn upstream_request_filter(&self, session: &mut Session, req: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
+        let policy = self.policy(ctx)?;
+        let xff = {
+            let existing: Vec<&[u8]> = req.headers.get_all(X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes).collect();
+            forwarded::forwarded_for_value(ctx.peer_ip, ctx.peer_trusted, &existing)
+        };
+        req.insert_header(X_FORWARDED_FOR, xff)?;
+        if !(ctx.peer_trusted && req.headers.contains_key("x-forwarded-proto")) {
+            req.insert_header("x-forwarded-proto", if policy.tls { "https" } else { "http" })?;
+        }
+        if !(ctx.peer_trusted && req.headers.contains_key("x-forwarded-host")) {
+            match session.req_header().headers.get(HOST).cloned() {
+                Some(host) => req.insert_header("x-forwarded-host", host)?,
+                None => {
+                    req.remove_header("x-forwarded-host");
+                }
+            }
+        }
+        if let Some(id) = &ctx.request_id {
+            req.insert_header(X_REQUEST_ID, id.clone())?;
+        }
+        let valid_trace = req.headers.get(TRACEPARENT).is_some_and(|v| forwarded::is_valid_traceparent(v.as_bytes()))
+            && req.headers.get_all(TRACEPARENT).iter().count() == 1;
+        if !valid_trace {
+            // An invalid traceparent invalidates its tracestate too (W3C Trace Context §3.3).
+            req.remove_header("tracestate");
+            req.insert_header(TRACEPARENT, forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..)))?;
+        }
+        if let Some(path) = &ctx.rewritten_path {
+            let uri = match req.uri.query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            };
+            let uri = http::Uri::try_from(uri).map_err(|e| Error::because(ErrorType::InternalError, "rewriting path", e))?;
+            req.set_uri(uri);
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(&self, _session: &mut Session, _resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        if let Some(start) = ctx.upstream_start {
+            ctx.upstream_time = Some(start.elapsed());
+        }
+        Ok(())
+    }
+
+    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        ctx.status = resp.status.as_u16();
+        decorate(resp, ctx);
+        Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        // The route's total timeout also covers a body that trickles in.
+        if ctx.deadline.is_some_and(|d| Instant::now() > d) {
+            return Error::e_explain(ErrorType::ReadTimedout, "route timeout reached while streaming the response");
+        }
+        Ok(None)
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _error: &Error) -> bool {
+        // Each failure is in the access log line with its code; Pingora's line would repeat it.
+        true
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let Some(reject) = classify(e) else {
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        };
+        let status = reject.status;
+        if ctx.request_id.is_none() {
+            ctx.request_id = Some(new_request_id());
+        }
+        if let Err(write_err) = self.respond(session, ctx, reject).await {
+            tracing::debug!(error = %write_err, "could not send the error response");
+        }
+        FailToProxy { error_code: status, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session
+            .response_written()
+            .map_or(ctx.status, |r| r.status.as_u16());
+        let policy = ctx.policy.as_deref();
+        let route = ctx.route.and_then(|r| policy.map(|p| &p.routes[r]));
+        let route_label = route.map_or("", |r| r.name.as_str());
+        let metrics = &self.shared.metrics;
+        let req = session.req_header();
+        metrics
+            .requests_total
+            .with_label_values(&[route_label, method_label(&req.method), &status_label(status)])
+            .inc();
+        let elapsed = ctx.start.elapsed();
+        metrics.request_duration.with_label_values(&[route_label]).observe(elapsed.as_secs_f64());
+        let upstream = route.and_then(|r| policy.map(|p| &p.upstreams[r.upstream]));
+        if let (Some(up), Some(t)) = (upstream, ctx.upstream_time) {
+            metrics.upstream_request_duration.with_label_values(&[&up.name]).observe(t.as_secs_f64());
+        }
+        let Some(policy) = policy else { return };
+        if !policy.logging.access_log {
+            return;
+        }
+        let user_agent = if policy.logging.is_redacted(&USER_AGENT) {
+            None
+        } else {
+            req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
+        };
+        telemetry::access_log(
+            policy.logging.format,
+            &AccessRecord {
+                request_id: ctx.request_id(),
+                client_ip: ctx.client_ip,
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                route: route.map(|r| r.name.as_str()),
+                upstream: upstream.map(|u| u.name.as_str()),
+                endpoint: upstream.zip(ctx.endpoint).map(|(u, i)| u.endpoints[i].label.as_str()),
+                status,
+                code: ctx.rejected.map(Code::as_str),
+                shadow: &[],
+                bytes_in: session.body_bytes_read() as u64,
+                bytes_out: session.body_bytes_sent() as u64,
+                duration: elapsed,
+                upstream_time: ctx.upstream_time,
+                retries: 0,
+                user_agent,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_map_to_spec_codes() {
+        let up = |t| {
+            let mut e = Error::new(t);
+            e.as_up();
+            e
+        };
+        let down = |t| {
+            let mut e = Error::new(t);
+            e.as_down();
+            e
+        };
+        let code = |e: &Error| classify(e).map(|r| (r.code, r.status));
+        assert_eq!(code(&up(ErrorType::ConnectRefused)), Some((Code::UpstreamUnavailable, 502)));
+        assert_eq!(code(&up(ErrorType::ConnectTimedout)), Some((Code::UpstreamTimeout, 504)));
+        assert_eq!(code(&up(ErrorType::ReadTimedout)), Some((Code::UpstreamTimeout, 504)));
+        assert_eq!(code(&up(ErrorType::ConnectionClosed)), Some((Code::UpstreamUnavailable, 502)));
+        assert_eq!(code(&down(ErrorType::ConnectionClosed)), None);
+        assert_eq!(code(&down(ErrorType::InvalidHTTPHeader)), Some((Code::BadRequest, 400)));
+        assert_eq!(code(&Error::new(ErrorType::InternalError)), Some((Code::Internal, 500)));
+    }
+}

@@ -1,0 +1,262 @@
+//! `Reject`: every response Rampart generates itself becomes `application/problem+json`
+//! (RFC 9457, SPEC §5) here and nowhere else.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use pingora::http::ResponseHeader;
+use std::borrow::Cow;
+
+/// The machine-readable reason of a rejection (the `code` field of SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    RateLimited,
+    BodyTooLarge,
+    UriTooLong,
+    HeadersTooLarge,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    UnsupportedMediaType,
+    SchemaViolation,
+    RequestTimeout,
+    CircuitOpen,
+    Overloaded,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::RateLimited => "rate_limited",
+            Code::BodyTooLarge => "body_too_large",
+            Code::UriTooLong => "uri_too_long",
+            Code::HeadersTooLarge => "headers_too_large",
+            Code::BadRequest => "bad_request",
+            Code::Forbidden => "forbidden",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::SchemaViolation => "schema_violation",
+            Code::RequestTimeout => "request_timeout",
+            Code::CircuitOpen => "circuit_open",
+            Code::Overloaded => "overloaded",
+            Code::UpstreamUnavailable => "upstream_unavailable",
+            Code::UpstreamTimeout => "upstream_timeout",
+            Code::Internal => "internal_error",
+        }
+    }
+
+    /// The status a code answers with by default (`UpstreamUnavailable` is 502 or 503).
+    pub fn default_status(self) -> u16 {
+        match self {
+            Code::RateLimited => 429,
+            Code::BodyTooLarge => 413,
+            Code::UriTooLong => 414,
+            Code::HeadersTooLarge => 431,
+            Code::BadRequest => 400,
+            Code::Forbidden => 403,
+            Code::NotFound => 404,
+            Code::MethodNotAllowed => 405,
+            Code::UnsupportedMediaType => 415,
+            Code::SchemaViolation => 422,
+            Code::RequestTimeout => 408,
+            Code::CircuitOpen | Code::Overloaded => 503,
+            Code::UpstreamUnavailable => 502,
+            Code::UpstreamTimeout => 504,
+            Code::Internal => 500,
+        }
+    }
+
+    /// Codes after which the connection is closed: the request's framing can't be trusted.
+    fn closes_connection(self) -> bool {
+        matches!(self, Code::BodyTooLarge | Code::BadRequest | Code::RequestTimeout)
+    }
+}
+
+/// One JSON-schema error of a 422 (`errors: [{"pointer", "message"}]`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SchemaError {
+    pub pointer: String,
+    pub message: String,
+}
+
+/// A decision to answer the client ourselves instead of (or after failing to) proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    pub code: Code,
+    pub status: u16,
+    pub detail: Cow<'static, str>,
+    /// `Allow` for 405.
+    pub allow: Option<HeaderValue>,
+    /// `Retry-After` in whole seconds, for 429 and 503.
+    pub retry_after: Option<u64>,
+    /// Extra headers (e.g. the RateLimit pair) added verbatim.
+    pub extra_headers: Vec<(&'static str, HeaderValue)>,
+    pub schema_errors: Vec<SchemaError>,
+}
+
+impl Reject {
+    pub fn new(code: Code, detail: impl Into<Cow<'static, str>>) -> Self {
+        Reject {
+            code,
+            status: code.default_status(),
+            detail: detail.into(),
+            allow: None,
+            retry_after: None,
+            extra_headers: Vec::new(),
+            schema_errors: Vec::new(),
+        }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn with_allow(mut self, allow: HeaderValue) -> Self {
+        self.allow = Some(allow);
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn closes_connection(&self) -> bool {
+        self.code.closes_connection()
+    }
+
+    /// The problem+json body.
+    pub fn body(&self, request_id: &str) -> Bytes {
+        #[derive(serde::Serialize)]
+        struct Problem<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            title: &'static str,
+            status: u16,
+            code: &'static str,
+            detail: &'a str,
+            request_id: &'a str,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            errors: &'a [SchemaError],
+        }
+        let problem = Problem {
+            kind: "about:blank",
+            title: reason_phrase(self.status),
+            status: self.status,
+            code: self.code.as_str(),
+            detail: &self.detail,
+            request_id,
+            errors: &self.schema_errors,
+        };
+        // Serializing plain strings and numbers cannot fail; an empty body is the fallback.
+        Bytes::from(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+
+    /// The response head for a body of `body_len` bytes, without the headers every
+    /// response gets (X-Request-Id, security headers), which `respond` adds.
+    pub fn header(&self, body_len: usize) -> ResponseHeader {
+        // Only invalid status codes fail to build, and ours are all valid: 500 is the floor.
+        let mut h = ResponseHeader::build_no_case(self.status, Some(8))
+            .or_else(|_| ResponseHeader::build_no_case(500, Some(8)))
+            .unwrap_or_else(|_| ResponseHeader::from(http::response::Response::new(()).into_parts().0));
+        let _ = h.insert_header(CONTENT_TYPE, "application/problem+json");
+        let _ = h.insert_header(CONTENT_LENGTH, body_len);
+        let _ = h.insert_header(http::header::CACHE_CONTROL, "no-store");
+        if let Some(allow) = &self.allow {
+            let _ = h.insert_header(ALLOW, allow.clone());
+        }
+        if let Some(secs) = self.retry_after {
+            let _ = h.insert_header(RETRY_AFTER, secs);
+        }
+        for (name, value) in &self.extra_headers {
+            let _ = h.insert_header(*name, value.clone());
+        }
+        if self.closes_connection() {
+            let _ = h.insert_header(CONNECTION, "close");
+        }
+        h
+    }
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
+}
+
+/// Serializes a response head and body as HTTP/1.1 bytes, for answers written on a raw
+/// connection before Pingora has a session (malformed or slow request heads).
+pub fn to_http1_bytes(head: &ResponseHeader, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(head.status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(head.status.as_u16()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in head.headers.iter() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_body_follows_rfc9457() {
+        let r = Reject::new(Code::NotFound, "no route for GET /x");
+        let body: serde_json::Value = serde_json::from_slice(&r.body("abc")).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"type":"about:blank","title":"Not Found","status":404,
+                "code":"not_found","detail":"no route for GET /x","request_id":"abc"})
+        );
+    }
+
+    #[test]
+    fn header_carries_code_specific_headers() {
+        let r = Reject::new(Code::MethodNotAllowed, "x").with_allow(HeaderValue::from_static("GET, HEAD"));
+        let h = r.header(10);
+        assert_eq!(h.status.as_u16(), 405);
+        assert_eq!(h.headers["allow"], "GET, HEAD");
+        assert_eq!(h.headers["content-type"], "application/problem+json");
+        assert_eq!(h.headers["content-length"], "10");
+        assert!(h.headers.get("connection").is_none());
+        let bad = Reject::new(Code::BadRequest, "x").header(1);
+        assert_eq!(bad.headers["connection"], "close");
+        let unavailable = Reject::new(Code::UpstreamUnavailable, "x").with_status(503).with_retry_after(3);
+        let h = unavailable.header(1);
+        assert_eq!(h.status.as_u16(), 503);
+        assert_eq!(h.headers["retry-after"], "3");
+    }
+
+    #[test]
+    fn raw_serialization() {
+        let r = Reject::new(Code::BadRequest, "bad framing");
+        let body = r.body("id");
+        let bytes = to_http1_bytes(&r.header(body.len()), &body);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("\r\n\r\n{\"type\":\"about:blank\""));
+    }
+
+    #[test]
+    fn schema_errors_are_listed() {
+        let mut r = Reject::new(Code::SchemaViolation, "invalid body");
+        r.schema_errors.push(SchemaError { pointer: "/entry/0".into(), message: "m".into() });
+        let body: serde_json::Value = serde_json::from_slice(&r.body("i")).unwrap();
+        assert_eq!(body["errors"][0]["pointer"], "/entry/0");
+    }
+}

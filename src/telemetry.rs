@@ -1,0 +1,200 @@
+//! Logging: the tracing subscriber (JSON lines or human text on stdout) and the access log.
+//!
+//! The access log line is built here, in the field order of SPEC §7, and emitted as one
+//! tracing event on the `rampart::access` target; the JSON formatter writes it verbatim.
+
+use crate::config::model::LogFormat;
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::EnvFilter;
+
+pub const ACCESS_TARGET: &str = "rampart::access";
+
+/// Installs the global subscriber (once per process; main only, never tests).
+/// The returned guard flushes buffered lines when dropped.
+pub fn init(format: LogFormat, level: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    // Pingora logs through `log`; its per-request error lines repeat what the access log says.
+    let filter = EnvFilter::try_from_env("RAMPART_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},pingora_core=warn,pingora_proxy=warn,pingora=warn")));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let result = match format {
+        LogFormat::Json => builder.event_format(JsonLines).try_init(),
+        LogFormat::Pretty => builder.with_target(true).try_init(),
+    };
+    if let Err(e) = result {
+        eprintln!("rampart: logging already initialised: {e}");
+    }
+    guard
+}
+
+/// One request, as logged (SPEC §7).
+#[derive(Serialize)]
+pub struct AccessRecord<'a> {
+    pub request_id: &'a str,
+    pub client_ip: IpAddr,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub route: Option<&'a str>,
+    pub upstream: Option<&'a str>,
+    pub endpoint: Option<&'a str>,
+    pub status: u16,
+    pub code: Option<&'a str>,
+    pub shadow: &'a [&'a str],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+    #[serde(serialize_with = "opt_millis")]
+    pub upstream_time: Option<Duration>,
+    pub retries: u32,
+    pub user_agent: Option<&'a str>,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => millis(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Builds the JSON object of an access line (without `ts` and `level`, which the
+/// formatter puts first). Public for tests.
+pub fn access_json(r: &AccessRecord) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        // SPEC §7 names: duration_ms / upstream_ms.
+        if let Some(d) = map.remove("duration") {
+            map.insert("duration_ms".into(), d);
+        }
+        if let Some(d) = map.remove("upstream_time") {
+            map.insert("upstream_ms".into(), d);
+        }
+    }
+    v.to_string()
+}
+
+pub fn access_log(format: LogFormat, r: &AccessRecord) {
+    match format {
+        LogFormat::Json => tracing::info!(target: ACCESS_TARGET, access = access_json(r).as_str()),
+        LogFormat::Pretty => tracing::info!(
+            target: ACCESS_TARGET,
+            "{} {} {} {} route={} code={} {:.1}ms id={}",
+            r.client_ip,
+            r.method,
+            r.path,
+            r.status,
+            r.route.unwrap_or("-"),
+            r.code.unwrap_or("-"),
+            r.duration.as_secs_f64() * 1e3,
+            r.request_id
+        ),
+    }
+}
+
+/// JSON lines: `{"ts":…,"level":…,` then the access object's fields, or for other events
+/// `"target"`, `"message"` and their fields.
+struct JsonLines;
+
+#[derive(Default)]
+struct Fields {
+    access: Option<String>,
+    map: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "access" {
+            self.access = Some(value.to_string());
+        } else {
+            self.map.insert(field.name().into(), value.into());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.map.insert(field.name().into(), format!("{value:?}").into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.map.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.map.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.map.insert(field.name().into(), value.into());
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let ts = humantime::format_rfc3339_millis(SystemTime::now());
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        write!(w, "{{\"ts\":\"{ts}\",\"level\":\"{level}\",")?;
+        match fields.access {
+            // The object's opening brace is replaced by ours.
+            Some(obj) if obj.starts_with('{') => writeln!(w, "{}", &obj[1..]),
+            _ => {
+                let mut map = serde_json::Map::new();
+                map.insert("target".into(), event.metadata().target().into());
+                if let Some(m) = fields.map.remove("message") {
+                    map.insert("message".into(), m);
+                }
+                map.extend(fields.map);
+                let obj = serde_json::Value::Object(map).to_string();
+                writeln!(w, "{}", &obj[1..])
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_line_has_spec_fields() {
+        let r = AccessRecord {
+            request_id: "id1",
+            client_ip: "10.0.0.1".parse().unwrap(),
+            method: "GET",
+            path: "/x",
+            route: None,
+            upstream: None,
+            endpoint: None,
+            status: 404,
+            code: Some("not_found"),
+            shadow: &[],
+            bytes_in: 0,
+            bytes_out: 120,
+            duration: Duration::from_micros(1500),
+            upstream_time: None,
+            retries: 0,
+            user_agent: Some("curl/8"),
+        };
+        let v: serde_json::Value = serde_json::from_str(&access_json(&r)).unwrap();
+        assert_eq!(v["route"], serde_json::Value::Null);
+        assert_eq!(v["duration_ms"], 1.5);
+        assert_eq!(v["upstream_ms"], serde_json::Value::Null);
+        assert_eq!(v["code"], "not_found");
+        for key in ["request_id", "client_ip", "method", "path", "upstream", "endpoint", "status", "shadow",
+            "bytes_in", "bytes_out", "retries", "user_agent"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+    }
+}

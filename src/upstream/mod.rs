@@ -1,0 +1,3 @@
+//! Toward the app: endpoint choice (and later admission, breaker, retry, health).
+
+pub mod select;
