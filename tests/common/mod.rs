@@ -1,0 +1,214 @@
+//! Test harness: a real Rampart (through `rampart::build`, ephemeral ports, stopped on drop)
+//! and real upstreams that record what they received.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub use upstream::{RecordingUpstream, Seen};
+
+/// A running `rampart` process (the real binary, whose `main` calls `rampart::build`),
+/// killed when dropped. Each test gets its own process: Pingora keeps process-wide state
+/// (runtimes, timers, fd tables) that does not survive a second server in one process.
+pub struct RampartProcess {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+    logs: Arc<(Mutex<Vec<String>>, Condvar)>,
+    child: Child,
+}
+
+pub fn rampart_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rampart")
+}
+
+/// Writes `yaml` as `rampart.yaml` in a fresh folder (with `files` beside it) and starts it.
+pub fn start_with_files(yaml: &str, files: &[(&str, &str)]) -> RampartProcess {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, content).expect("write file");
+    }
+    let path = dir.path().join("rampart.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    let mut child = Command::new(rampart_bin())
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RAMPART_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rampart");
+    let logs: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
+    for pipe in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let logs = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let (lock, cvar) = &*logs;
+                lock.lock().unwrap().push(line);
+                cvar.notify_all();
+            }
+        });
+    }
+    let mut p = RampartProcess {
+        addr: "0.0.0.0:0".parse().unwrap(),
+        admin: "0.0.0.0:0".parse().unwrap(),
+        dir,
+        logs,
+        child,
+    };
+    // The sockets are bound before this line is printed, so no polling is needed after it.
+    let started = p
+        .wait_for_log(|l| l.contains("rampart started"))
+        .unwrap_or_else(|| panic!("rampart did not start:\n{}", p.logs().join("\n")));
+    let v: serde_json::Value = serde_json::from_str(&started).expect("json start line");
+    p.addr = v["listen"].as_str().unwrap().parse().unwrap();
+    p.admin = v["admin"].as_str().unwrap().parse().unwrap();
+    p
+}
+
+pub fn start(yaml: &str) -> RampartProcess {
+    start_with_files(yaml, &[])
+}
+
+impl Drop for RampartProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RampartProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+
+    /// Every line printed so far (stdout and stderr).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.0.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 20 s) for a printed line matching `pred` and returns it.
+    pub fn wait_for_log(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let (lock, cvar) = &*self.logs;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut lines = lock.lock().unwrap();
+        loop {
+            if let Some(l) = lines.iter().find(|l| pred(l)) {
+                return Some(l.clone());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            lines = cvar.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for the process to exit (up to `limit`), returning its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A config with one upstream `app` at `upstream` and the given routes (YAML list items).
+pub fn config(upstream: SocketAddr, routes: &str) -> String {
+    format!(
+        "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  threads: 2\n  environment: development\n\
+upstreams:\n  app:\n    endpoints: [\"{upstream}\"]\n    read_timeout: 5s\n\
+routes:\n{routes}\nlogging:\n  access_log: true\n"
+    )
+}
+
+pub const DEFAULT_ROUTE: &str = "  - { name: default, match: { path_prefix: / }, upstream: app }";
+
+/// A blocking HTTP client that ignores proxy settings from the environment.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Sends raw bytes and reads the whole answer (until the server closes or goes quiet).
+pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw HTTP/1.1 answer.
+pub fn raw_status(answer: &str) -> u16 {
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// The JSON body of a raw answer.
+pub fn raw_json(answer: &str) -> serde_json::Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+/// Asserts a response is our problem+json with `code` and `status`.
+pub fn assert_problem(resp: reqwest::blocking::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    assert!(resp.headers().get("server").is_none(), "no Server header");
+    let id = resp.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_string();
+    let body: serde_json::Value = resp.json().expect("json body");
+    assert_eq!(body["code"], code);
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], "about:blank");
+    assert_eq!(body["request_id"], id.as_str());
+    body
+}
+
+/// Scrapes `/metrics` and returns the value of the sample whose name and labels start with
+/// `selector` (e.g. `rampart_requests_total{method="GET",route="api",status="200"}`).
+pub fn metric(p: &RampartProcess, selector: &str) -> Option<f64> {
+    let text = client().get(p.admin_url("/metrics")).send().ok()?.text().ok()?;
+    text.lines()
+        .find(|l| l.starts_with(selector) && l[selector.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

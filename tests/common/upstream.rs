@@ -1,0 +1,118 @@
+//! An in-process HTTP/1.1 upstream that records what it receives: hits, headers, body
+//! bytes, connections and the concurrency high-water mark. Its behaviour is chosen per
+//! request by path: `/status/<code>`, `/delay/<ms>`, `/bytes/<n>`, `/echo`; anything else
+//! answers 200 with a small JSON body.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+    pub connection: usize,
+}
+
+#[derive(Default)]
+pub struct Record {
+    pub seen: Mutex<Vec<Seen>>,
+    pub connections: AtomicUsize,
+    pub in_flight: AtomicUsize,
+    pub high_water: AtomicUsize,
+}
+
+pub struct RecordingUpstream {
+    pub addr: SocketAddr,
+    pub record: Arc<Record>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl RecordingUpstream {
+    pub fn start() -> RecordingUpstream {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("addr");
+        let record = Arc::new(Record::default());
+        let rec = Arc::clone(&record);
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let conn_id = rec.connections.fetch_add(1, Ordering::SeqCst) + 1;
+                let rec = Arc::clone(&rec);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(Arc::clone(&rec), conn_id, req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        RecordingUpstream { addr, record, _runtime: runtime }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.record.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn hits(&self) -> usize {
+        self.record.seen.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().pop().expect("the upstream saw no request")
+    }
+}
+
+async fn handle(rec: Arc<Record>, connection: usize, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let now = rec.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    rec.high_water.fetch_max(now, Ordering::SeqCst);
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    if let Ok(mut seen) = rec.seen.lock() {
+        seen.push(Seen {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            headers: parts.headers.clone(),
+            body: body.to_vec(),
+            connection,
+        });
+    }
+    let mut segments = path.trim_start_matches('/').splitn(2, '/');
+    let resp = match (segments.next(), segments.next()) {
+        (Some("status"), Some(code)) => {
+            let code: u16 = code.parse().unwrap_or(500);
+            Response::builder().status(code).header("server", "gunicorn").body(Full::new(Bytes::from_static(b"status")))
+        }
+        (Some("delay"), Some(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+            Response::builder().body(Full::new(Bytes::from_static(b"slow ok")))
+        }
+        (Some("bytes"), Some(n)) => {
+            let n: usize = n.parse().unwrap_or(0);
+            let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            Response::builder().header("content-type", "application/octet-stream").body(Full::new(Bytes::from(data)))
+        }
+        (Some("echo"), _) => Response::builder().header("content-type", "application/octet-stream").body(Full::new(body)),
+        _ => Response::builder()
+            .header("content-type", "application/json")
+            .header("server", "Werkzeug/3.0.1 Python/3.11")
+            .body(Full::new(Bytes::from_static(b"{\"ok\":true}"))),
+    };
+    rec.in_flight.fetch_sub(1, Ordering::SeqCst);
+    Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
