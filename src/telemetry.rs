@@ -27,7 +27,10 @@ pub fn init(format: LogFormat, level: &str) -> tracing_appender::non_blocking::W
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let result = match format {
         LogFormat::Json => builder.event_format(JsonLines).try_init(),
-        LogFormat::Pretty => builder.with_target(true).try_init(),
+        LogFormat::Pretty => {
+            use std::io::IsTerminal;
+            builder.with_target(true).with_ansi(std::io::stdout().is_terminal()).try_init()
+        }
     };
     if let Err(e) = result {
         eprintln!("rampart: logging already initialised: {e}");
@@ -50,9 +53,9 @@ pub struct AccessRecord<'a> {
     pub shadow: &'a [&'a str],
     pub bytes_in: u64,
     pub bytes_out: u64,
-    #[serde(serialize_with = "millis")]
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
-    #[serde(serialize_with = "opt_millis")]
+    #[serde(rename = "upstream_ms", serialize_with = "opt_millis")]
     pub upstream_time: Option<Duration>,
     pub retries: u32,
     pub user_agent: Option<&'a str>,
@@ -72,17 +75,7 @@ fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok,
 /// Builds the JSON object of an access line (without `ts` and `level`, which the
 /// formatter puts first). Public for tests.
 pub fn access_json(r: &AccessRecord) -> String {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let Some(map) = v.as_object_mut() {
-        // SPEC §7 names: duration_ms / upstream_ms.
-        if let Some(d) = map.remove("duration") {
-            map.insert("duration_ms".into(), d);
-        }
-        if let Some(d) = map.remove("upstream_time") {
-            map.insert("upstream_ms".into(), d);
-        }
-    }
-    v.to_string()
+    serde_json::to_string(r).unwrap_or_default()
 }
 
 pub fn access_log(format: LogFormat, r: &AccessRecord) {

@@ -75,9 +75,19 @@ pub fn start_with_files(yaml: &str, files: &[(&str, &str)]) -> RampartProcess {
     let started = p
         .wait_for_log(|l| l.contains("rampart started"))
         .unwrap_or_else(|| panic!("rampart did not start:\n{}", p.logs().join("\n")));
-    let v: serde_json::Value = serde_json::from_str(&started).expect("json start line");
-    p.addr = v["listen"].as_str().unwrap().parse().unwrap();
-    p.admin = v["admin"].as_str().unwrap().parse().unwrap();
+    // JSON (`"listen":"…"`) or pretty (`listen=…`) start line.
+    let field = |name: &str| -> SocketAddr {
+        let v: serde_json::Value = serde_json::from_str(&started).unwrap_or_default();
+        if let Some(s) = v[name].as_str() {
+            return s.parse().expect("address");
+        }
+        let key = format!("{name}=");
+        let at = started.find(&key).expect("address in start line") + key.len();
+        let rest = &started[at..];
+        rest[..rest.find(' ').unwrap_or(rest.len())].trim_matches('"').parse().expect("address")
+    };
+    p.addr = field("listen");
+    p.admin = field("admin");
     p
 }
 
