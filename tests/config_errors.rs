@@ -29,7 +29,7 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  treads: 2\n", "server.treads", 4, 3, "unknown key `treads`"),
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nrouts: []\n", "routs", 4, 1, "unknown key"),
     // units
-    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  grace_period: 10 seconds\n", "server.grace_period", 4, 17, "expected a duration"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  grace_period: ten seconds\n", "server.grace_period", 4, 17, "expected a duration"),
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nclient:\n  max_body_bytes: 1 parsec\n", "client.max_body_bytes", 5, 19, "expected a size"),
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nclient:\n  trusted_proxies: [10.0.0.0/33]\n", "client.trusted_proxies[0]", 5, 21, "expected a CIDR"),
     // addresses and required fields
@@ -42,16 +42,16 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: ${SHORT_TOKEN}\n", "server.admin_token", 4, 16, "shorter than 16"),
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: changeme-changeme-123\n", "server.admin_token", 4, 16, "placeholder"),
     // cross references
-    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: nope\n", "routes[0].upstream", 8, 15, "unknown upstream \"nope\""),
-    ("%H%%U%routes:\n  - name: r\n    match: { path_regex: '([a-z' }\n    upstream: app\n", "routes[0].match.path_regex", 7, 26, "invalid regular expression"),
-    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n  - name: r\n    match: { path: /y }\n    upstream: app\n", "routes[1].name", 9, 11, "duplicate route name"),
-    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    json_schema: schemas/missing.json\n", "routes[0].json_schema", 9, 18, "cannot read schema file"),
-    ("%H%%U%routes:\n  - name: r\n    match: { methods: [GET] }\n    upstream: app\n", "routes[0].match", 7, 12, "needs one of"),
-    ("%H%%U%routes:\n  - name: r\n    match: { path: /x, methods: [get] }\n    upstream: app\n", "routes[0].match.methods[0]", 7, 35, "upper-case HTTP method"),
-    ("%H%%U%routes:\n  - name: r\n    match: { path: x }\n    upstream: app\n", "routes[0].match.path", 7, 20, "must start with /"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: nope\n", "routes[0].upstream", 10, 15, "unknown upstream \"nope\""),
+    ("%H%%U%routes:\n  - name: r\n    match: { path_regex: '([a-z' }\n    upstream: app\n", "routes[0].match.path_regex", 9, 26, "invalid regular expression"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n  - name: r\n    match: { path: /y }\n    upstream: app\n", "routes[1].name", 11, 11, "duplicate route name"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    json_schema: schemas/missing.json\n", "routes[0].json_schema", 11, 18, "cannot read schema file"),
+    ("%H%%U%routes:\n  - name: r\n    match: { methods: [GET] }\n    upstream: app\n", "routes[0].match", 9, 12, "needs one of"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x, methods: [get] }\n    upstream: app\n", "routes[0].match.methods[0]", 9, 34, "upper-case HTTP method"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: x }\n    upstream: app\n", "routes[0].match.path", 9, 20, "must start with /"),
     // rate limits
-    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - rate: 60 per min\n", "routes[0].rate_limit[0].rate", 10, 15, "expected \"<n>/<unit>\""),
-    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - { rate: 6/s, key: cookie }\n", "routes[0].rate_limit[0].key", 10, 27, "client_ip, global"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - rate: 60 per min\n", "routes[0].rate_limit[0].rate", 12, 15, "expected \"<n>/<unit>\""),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - { rate: 6/s, key: cookie }\n", "routes[0].rate_limit[0].key", 12, 27, "client_ip, global"),
     // upstream settings
     ("%H%upstreams:\n  app:\n    endpoints: [nohostport]\n", "upstreams.app.endpoints[0]", 6, 17, "expected host:port"),
     ("%H%upstreams:\n  app:\n    endpoints: [127.0.0.1:1]\n    circuit_breaker: { failure_ratio: 1.5 }\n", "upstreams.app.circuit_breaker.failure_ratio", 7, 39, "(0, 1]"),

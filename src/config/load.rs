@@ -137,23 +137,19 @@ pub fn load_str(
         return Err(ConfigErrors(problems.errors));
     }
 
-    let mut unknown = Vec::new();
-    let mut on_unknown = |path: serde_ignored::Path| unknown.push(ignored_path(&path));
-    let de = serde_ignored::Deserializer::new(parsed.value, &mut on_unknown);
-    let result: Result<Config, _> = serde_path_to_error::deserialize(de);
-    for path in &unknown {
-        let key = path.rsplit(['.', '[']).next().unwrap_or(path);
-        problems.at_key(path, format!("unknown key `{key}`"));
-    }
-    let config = match result {
-        Ok(config) => config,
-        Err(err) => {
-            let path = error_path(err.path());
-            problems.at(&path, clean_serde_message(&err.inner().to_string()));
-            return Err(ConfigErrors(problems.errors));
-        }
+    let Some((config, removed)) = deserialize_all(parsed.value, &mut problems) else {
+        problems.errors.sort_by_key(|e| (e.line, e.column));
+        return Err(ConfigErrors(problems.errors));
     };
+    let structural = problems.errors.len();
     validate::validate(&config, base_dir, &mut problems);
+    // A value dropped to get past a type error may make its neighbours look wrong
+    // (a default where the user wrote something): keep only the first report there.
+    let mut index = 0;
+    problems.errors.retain(|e| {
+        index += 1;
+        index <= structural || !removed.iter().any(|r| e.path == *r || e.path.starts_with(&format!("{r}.")))
+    });
     if problems.errors.is_empty() {
         Ok(LoadedConfig {
             config,
@@ -164,6 +160,81 @@ pub fn load_str(
     } else {
         problems.errors.sort_by_key(|e| (e.line, e.column));
         Err(ConfigErrors(problems.errors))
+    }
+}
+
+/// Deserializes the model, collecting every unknown key and every type error.
+///
+/// serde stops at the first error, so after each one the offending value is dropped from
+/// the tree (a sequence item becomes null first, then is removed) and deserialization runs
+/// again, until it succeeds or a problem can't be stepped over (a missing required field).
+/// Returns the config and the paths that were dropped, or None if it never succeeded.
+fn deserialize_all(mut value: serde_json::Value, problems: &mut Problems) -> Option<(Config, Vec<String>)> {
+    const MAX_PASSES: usize = 64;
+    let mut unknown = std::collections::BTreeSet::new();
+    let mut removed: Vec<String> = Vec::new();
+    let mut result = None;
+    for _ in 0..MAX_PASSES {
+        let mut on_unknown = |path: serde_ignored::Path| {
+            unknown.insert(ignored_path(&path));
+        };
+        let de = serde_ignored::Deserializer::new(value.clone(), &mut on_unknown);
+        match serde_path_to_error::deserialize::<_, Config>(de) {
+            Ok(config) => {
+                result = Some(config);
+                break;
+            }
+            Err(err) => {
+                let path = error_path(err.path());
+                let message = clean_serde_message(&err.inner().to_string());
+                let missing = message.starts_with("missing field");
+                if !removed.contains(&path) {
+                    problems.at(&path, message);
+                }
+                if missing || !drop_value(&mut value, err.path()) {
+                    break;
+                }
+                removed.push(path);
+            }
+        }
+    }
+    for path in &unknown {
+        let key = path.rsplit(['.', '[']).next().unwrap_or(path);
+        problems.at_key(path, format!("unknown key `{key}`"));
+    }
+    result.map(|c| (c, removed))
+}
+
+/// Drops the value at `path` from the tree; false if there is nothing (more) to drop.
+fn drop_value(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else { return false };
+    let mut node = value;
+    for seg in parents {
+        node = match (seg, node) {
+            (Segment::Map { key }, serde_json::Value::Object(map)) => match map.get_mut(key) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Seq { index }, serde_json::Value::Array(items)) => match items.get_mut(*index) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Map { key }, serde_json::Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Seq { index }, serde_json::Value::Array(items)) if *index < items.len() => {
+            if items[*index].is_null() {
+                items.remove(*index);
+            } else {
+                items[*index] = serde_json::Value::Null;
+            }
+            true
+        }
+        _ => false,
     }
 }
 
