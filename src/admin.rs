@@ -19,10 +19,15 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
         .header(http::header::CONTENT_TYPE, content_type)
         .header(http::header::CONTENT_LENGTH, body.len())
         .header(http::header::CACHE_CONTROL, "no-store");
-    for (name, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY")] {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+    ] {
         builder = builder.header(name, value);
     }
-    builder.body(body).unwrap_or_else(|_| Response::new(Vec::new()))
+    builder
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Vec::new()))
 }
 
 fn problem(reject: Reject) -> Response<Vec<u8>> {
@@ -33,8 +38,9 @@ fn problem(reject: Reject) -> Response<Vec<u8>> {
     if let Ok(id) = http::HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", id);
     }
-    if let Some(allow) = reject.allow {
-        resp.headers_mut().insert(http::header::ALLOW, allow);
+    if let Some(allow) = reject.allow() {
+        resp.headers_mut()
+            .insert(http::header::ALLOW, allow.clone());
     }
     resp
 }

@@ -41,7 +41,12 @@ enum Head {
     Refused(Reject),
 }
 
-async fn read_head(stream: &mut Stream, limits: &framing::HeadLimits, idle: Duration, header_timeout: Duration) -> Head {
+async fn read_head(
+    stream: &mut Stream,
+    limits: &framing::HeadLimits,
+    idle: Duration,
+    header_timeout: Duration,
+) -> Head {
     let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     // Waiting for the first byte is idleness; from then on the whole head must arrive
     // within `header_timeout` (slowloris).
@@ -50,7 +55,10 @@ async fn read_head(stream: &mut Stream, limits: &framing::HeadLimits, idle: Dura
     loop {
         match timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Err(_) if started => {
-                return Head::Refused(Reject::new(Code::RequestTimeout, "request head not received in time"))
+                return Head::Refused(Reject::new(
+                    Code::RequestTimeout,
+                    "request head not received in time",
+                ))
             }
             Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return Head::Closed,
             Ok(Ok(_)) => {}
@@ -73,7 +81,11 @@ async fn read_head(stream: &mut Stream, limits: &framing::HeadLimits, idle: Dura
 
 /// Writes a refusal on a connection Pingora never saw, then closes it.
 async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject) {
-    shared.metrics.rejections_total.with_label_values(&["", reject.code.as_str()]).inc();
+    shared
+        .metrics
+        .rejections_total
+        .with_label_values(&["", reject.code.as_str()])
+        .inc();
     shared
         .metrics
         .requests_total
@@ -106,15 +118,27 @@ async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject) {
 
 #[async_trait]
 impl ServerApp for ConnectionApp {
-    async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+    async fn process_new(
+        self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut first = true;
         loop {
             let (limits, header_timeout, max_requests) = {
                 let policy = self.shared.policy.load();
-                (policy.client.head, policy.client.header_timeout, policy.client.max_requests_per_connection)
+                (
+                    policy.client.head,
+                    policy.client.header_timeout,
+                    policy.client.max_requests_per_connection,
+                )
             };
-            let idle = if first { header_timeout } else { KEEPALIVE_IDLE };
+            let idle = if first {
+                header_timeout
+            } else {
+                KEEPALIVE_IDLE
+            };
             let buf = match read_head(&mut stream, &limits, idle, header_timeout).await {
                 Head::Ready(buf) => buf,
                 Head::Closed => return None,

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "rampart", version, about = "A hardening sidecar for legacy Python web APIs")]
+#[command(
+    name = "rampart",
+    version,
+    about = "A hardening sidecar for legacy Python web APIs"
+)]
 struct Cli {
     /// The config file.
     #[arg(long, short = 'c', env = "RAMPART_CONFIG", global = true)]
@@ -55,9 +59,21 @@ fn main() -> ExitCode {
         println!("ok");
         return ExitCode::SUCCESS;
     }
-    let _log_guard = rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
+    let _log_guard =
+        rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
     let file = loaded.file.clone();
-    let rampart = match build(loaded, BuildOptions { upgrade: cli.upgrade }) {
+    for path in rampart::config::not_yet_enforced(&loaded.config) {
+        tracing::warn!(
+            field = path.as_str(),
+            "validated but not enforced by this version"
+        );
+    }
+    let rampart = match build(
+        loaded,
+        BuildOptions {
+            upgrade: cli.upgrade,
+        },
+    ) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rampart: {e}");

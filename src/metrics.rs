@@ -2,8 +2,8 @@
 //! Rampart instances in one process, and a reload keeps the same handles).
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets from 1 ms to 30 s: a sidecar in front of Python apps sees both.
@@ -31,7 +31,12 @@ pub struct Metrics {
     pub config_last_reload_success_timestamp_seconds: Gauge,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+fn counter(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(c.clone()))?;
     Ok(c)
@@ -43,8 +48,16 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::R
     Ok(g)
 }
 
-fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()), labels)?;
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<HistogramVec> {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )?;
     r.register(Box::new(h.clone()))?;
     Ok(h)
 }
@@ -53,15 +66,25 @@ impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let r = Registry::new();
         let build_info = IntGaugeVec::new(
-            Opts::new("rampart_build_info", "Always 1; the version label says which build runs"),
+            Opts::new(
+                "rampart_build_info",
+                "Always 1; the version label says which build runs",
+            ),
             &["version"],
         )?;
         r.register(Box::new(build_info.clone()))?;
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         #[cfg(target_os = "linux")]
-        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
 
-        let config_generation = IntGauge::new("rampart_config_generation", "Generation of the loaded config")?;
+        let config_generation = IntGauge::new(
+            "rampart_config_generation",
+            "Generation of the loaded config",
+        )?;
         r.register(Box::new(config_generation.clone()))?;
         let last_reload = Gauge::new(
             "rampart_config_last_reload_success_timestamp_seconds",
@@ -70,7 +93,12 @@ impl Metrics {
         r.register(Box::new(last_reload.clone()))?;
 
         Ok(Metrics {
-            requests_total: counter(&r, "rampart_requests_total", "Requests answered", &["route", "method", "status"])?,
+            requests_total: counter(
+                &r,
+                "rampart_requests_total",
+                "Requests answered",
+                &["route", "method", "status"],
+            )?,
             request_duration: histogram(
                 &r,
                 "rampart_request_duration_seconds",
@@ -83,16 +111,36 @@ impl Metrics {
                 "Time from connecting to the app to its response head",
                 &["upstream"],
             )?,
-            rejections_total: counter(&r, "rampart_rejections_total", "Requests Rampart answered itself", &["route", "code"])?,
+            rejections_total: counter(
+                &r,
+                "rampart_rejections_total",
+                "Requests Rampart answered itself",
+                &["route", "code"],
+            )?,
             shadow_rejections_total: counter(
                 &r,
                 "rampart_shadow_rejections_total",
                 "Rejections that shadow mode logged but did not enforce",
                 &["route", "code"],
             )?,
-            in_flight_requests: gauge(&r, "rampart_in_flight_requests", "Requests in flight to the app", &["upstream"])?,
-            queue_depth: gauge(&r, "rampart_queue_depth", "Requests waiting for an in-flight slot", &["upstream"])?,
-            retries_total: counter(&r, "rampart_retries_total", "Retries toward the app", &["upstream", "reason"])?,
+            in_flight_requests: gauge(
+                &r,
+                "rampart_in_flight_requests",
+                "Requests in flight to the app",
+                &["upstream"],
+            )?,
+            queue_depth: gauge(
+                &r,
+                "rampart_queue_depth",
+                "Requests waiting for an in-flight slot",
+                &["upstream"],
+            )?,
+            retries_total: counter(
+                &r,
+                "rampart_retries_total",
+                "Retries toward the app",
+                &["upstream", "reason"],
+            )?,
             circuit_breaker_state: gauge(
                 &r,
                 "rampart_circuit_breaker_state",
@@ -105,10 +153,30 @@ impl Metrics {
                 "Breaker state changes",
                 &["upstream", "to"],
             )?,
-            upstream_endpoint_up: gauge(&r, "rampart_upstream_endpoint_up", "1 when the endpoint gets traffic", &["upstream", "endpoint"])?,
-            dependency_up: gauge(&r, "rampart_dependency_up", "1 when the dependency answers its probe", &["dependency", "critical"])?,
-            rate_limit_keys: gauge(&r, "rampart_rate_limit_keys", "Rate-limit keys tracked", &["route"])?,
-            config_reloads_total: counter(&r, "rampart_config_reloads_total", "Config loads by result", &["result"])?,
+            upstream_endpoint_up: gauge(
+                &r,
+                "rampart_upstream_endpoint_up",
+                "1 when the endpoint gets traffic",
+                &["upstream", "endpoint"],
+            )?,
+            dependency_up: gauge(
+                &r,
+                "rampart_dependency_up",
+                "1 when the dependency answers its probe",
+                &["dependency", "critical"],
+            )?,
+            rate_limit_keys: gauge(
+                &r,
+                "rampart_rate_limit_keys",
+                "Rate-limit keys tracked",
+                &["route"],
+            )?,
+            config_reloads_total: counter(
+                &r,
+                "rampart_config_reloads_total",
+                "Config loads by result",
+                &["result"],
+            )?,
             config_generation,
             config_last_reload_success_timestamp_seconds: last_reload,
             registry: r,
@@ -144,9 +212,20 @@ pub fn method_label(m: &http::Method) -> &'static str {
 /// The `status` label without allocating for the statuses every route sees.
 pub fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
     const COMMON: [(u16, &str); 14] = [
-        (200, "200"), (201, "201"), (204, "204"), (301, "301"), (302, "302"), (304, "304"),
-        (400, "400"), (401, "401"), (403, "403"), (404, "404"), (500, "500"), (502, "502"),
-        (503, "503"), (504, "504"),
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (301, "301"),
+        (302, "302"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
     ];
     match COMMON.iter().find(|(s, _)| *s == status) {
         Some((_, label)) => std::borrow::Cow::Borrowed(label),
@@ -161,10 +240,16 @@ mod tests {
     #[test]
     fn exposes_spec_names_and_build_info() {
         let m = Metrics::new().unwrap();
-        m.requests_total.with_label_values(&["default", "GET", "200"]).inc();
+        m.requests_total
+            .with_label_values(&["default", "GET", "200"])
+            .inc();
         let text = String::from_utf8(m.render()).unwrap();
-        assert!(text.contains("rampart_requests_total{method=\"GET\",route=\"default\",status=\"200\"} 1"));
-        assert!(text.contains(&format!("rampart_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+        assert!(text
+            .contains("rampart_requests_total{method=\"GET\",route=\"default\",status=\"200\"} 1"));
+        assert!(text.contains(&format!(
+            "rampart_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
         assert!(text.contains("rampart_config_generation 0"));
         #[cfg(target_os = "linux")]
         assert!(text.contains("process_resident_memory_bytes"));
@@ -181,7 +266,10 @@ mod tests {
     #[test]
     fn labels() {
         assert_eq!(method_label(&http::Method::GET), "GET");
-        assert_eq!(method_label(&http::Method::from_bytes(b"BREW").unwrap()), "OTHER");
+        assert_eq!(
+            method_label(&http::Method::from_bytes(b"BREW").unwrap()),
+            "OTHER"
+        );
         assert_eq!(status_label(200), "200");
         assert_eq!(status_label(418), "418");
     }

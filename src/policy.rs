@@ -19,7 +19,11 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     #[error("upstreams.{upstream}.endpoints: cannot resolve \"{endpoint}\": {reason}")]
-    Resolve { upstream: String, endpoint: String, reason: String },
+    Resolve {
+        upstream: String,
+        endpoint: String,
+        reason: String,
+    },
     #[error("routes[{index}].match.path_regex: {reason}")]
     Regex { index: usize, reason: String },
     #[error("{0}")]
@@ -90,17 +94,29 @@ impl LogPolicy {
 
 impl Policy {
     /// Compiles `loaded`; state of same-named upstreams is taken from `previous`.
-    pub fn compile(loaded: &LoadedConfig, previous: Option<&Policy>, generation: u64) -> Result<Policy, CompileError> {
+    pub fn compile(
+        loaded: &LoadedConfig,
+        previous: Option<&Policy>,
+        generation: u64,
+    ) -> Result<Policy, CompileError> {
         let c = &loaded.config;
         let old_state: HashMap<&str, &Arc<UpstreamState>> = previous
-            .map(|p| p.upstreams.iter().map(|u| (u.name.as_str(), &u.state)).collect())
+            .map(|p| {
+                p.upstreams
+                    .iter()
+                    .map(|u| (u.name.as_str(), &u.state))
+                    .collect()
+            })
             .unwrap_or_default();
 
         let mut upstream_index = HashMap::new();
         let mut upstreams = Vec::with_capacity(c.upstreams.len());
         for (name, u) in &c.upstreams {
             upstream_index.insert(name.as_str(), upstreams.len());
-            let state = old_state.get(name.as_str()).map(|s| Arc::clone(s)).unwrap_or_default();
+            let state = old_state
+                .get(name.as_str())
+                .map(|s| Arc::clone(s))
+                .unwrap_or_default();
             upstreams.push(compile_upstream(name, u, state)?);
         }
 
@@ -113,22 +129,28 @@ impl Policy {
             } else if let Some(p) = &m.path_prefix {
                 PathMatch::Prefix(p.clone())
             } else if let Some(re) = &m.path_regex {
-                PathMatch::Regex(regex::Regex::new(re).map_err(|e| CompileError::Regex { index, reason: e.to_string() })?)
+                PathMatch::Regex(regex::Regex::new(re).map_err(|e| CompileError::Regex {
+                    index,
+                    reason: e.to_string(),
+                })?)
             } else {
-                return Err(CompileError::Other(format!("routes[{index}].match: no path matcher")));
+                return Err(CompileError::Other(format!(
+                    "routes[{index}].match: no path matcher"
+                )));
             };
-            let methods = m
-                .methods
-                .as_ref()
-                .map(|ms| ms.iter().filter_map(|s| Method::from_bytes(s.as_bytes()).ok()).collect());
+            let methods = m.methods.as_ref().map(|ms| {
+                ms.iter()
+                    .filter_map(|s| Method::from_bytes(s.as_bytes()).ok())
+                    .collect()
+            });
             matchers.push(RouteMatcher {
                 path,
                 methods,
                 host: m.host.as_ref().map(|h| h.to_ascii_lowercase()),
             });
-            let upstream = *upstream_index
-                .get(r.upstream.as_str())
-                .ok_or_else(|| CompileError::Other(format!("routes[{index}].upstream: unknown upstream")))?;
+            let upstream = *upstream_index.get(r.upstream.as_str()).ok_or_else(|| {
+                CompileError::Other(format!("routes[{index}].upstream: unknown upstream"))
+            })?;
             routes.push(RoutePolicy {
                 name: r.name.clone(),
                 upstream,
@@ -171,7 +193,11 @@ impl Policy {
     }
 }
 
-fn compile_upstream(name: &str, u: &Upstream, state: Arc<UpstreamState>) -> Result<UpstreamPolicy, CompileError> {
+fn compile_upstream(
+    name: &str,
+    u: &Upstream,
+    state: Arc<UpstreamState>,
+) -> Result<UpstreamPolicy, CompileError> {
     let mut endpoints = Vec::with_capacity(u.endpoints.len());
     for ep in &u.endpoints {
         let addr = resolve(ep).map_err(|reason| CompileError::Resolve {
@@ -185,7 +211,10 @@ fn compile_upstream(name: &str, u: &Upstream, state: Arc<UpstreamState>) -> Resu
         peer.options.read_timeout = Some(u.read_timeout.0);
         peer.options.write_timeout = Some(u.write_timeout.0);
         peer.options.idle_timeout = Some(u.idle_timeout.0);
-        endpoints.push(EndpointPolicy { label: ep.clone(), peer });
+        endpoints.push(EndpointPolicy {
+            label: ep.clone(),
+            peer,
+        });
     }
     Ok(UpstreamPolicy {
         name: name.to_string(),
@@ -234,7 +263,10 @@ routes:
         assert_eq!(p.routes[1].max_body_bytes, 1 << 20);
         assert_eq!(p.routes[1].timeout, Some(Duration::from_secs(3)));
         assert_eq!(p.upstreams[0].endpoints.len(), 2);
-        assert_eq!(p.upstreams[0].endpoints[0].peer.options.read_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(
+            p.upstreams[0].endpoints[0].peer.options.read_timeout,
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(p.matchers[0].methods.as_deref(), Some(&[Method::GET][..]));
     }
 
@@ -242,6 +274,9 @@ routes:
     fn upstream_state_carries_over() {
         let first = Policy::compile(&load(BASE), None, 1).unwrap();
         let second = Policy::compile(&load(BASE), Some(&first), 2).unwrap();
-        assert!(Arc::ptr_eq(&first.upstreams[0].state, &second.upstreams[0].state));
+        assert!(Arc::ptr_eq(
+            &first.upstreams[0].state,
+            &second.upstreams[0].state
+        ));
     }
 }

@@ -51,7 +51,10 @@ pub struct Ctx {
 
 impl Ctx {
     fn request_id(&self) -> &str {
-        self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-")
+        self.request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
     }
 }
 
@@ -60,7 +63,10 @@ impl RampartProxy {
     async fn respond(&self, session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<()> {
         ctx.rejected = Some(reject.code);
         ctx.status = reject.status;
-        let route = ctx.route.and_then(|r| ctx.policy.as_ref().map(|p| p.routes[r].name.as_str())).unwrap_or("");
+        let route = ctx
+            .route
+            .and_then(|r| ctx.policy.as_ref().map(|p| p.routes[r].name.as_str()))
+            .unwrap_or("");
         self.shared
             .metrics
             .rejections_total
@@ -77,7 +83,9 @@ impl RampartProxy {
             session.set_keepalive(None);
         }
         let is_head = session.req_header().method == http::Method::HEAD;
-        session.write_response_header(Box::new(head), is_head).await?;
+        session
+            .write_response_header(Box::new(head), is_head)
+            .await?;
         if !is_head {
             session.write_response_body(Some(body), true).await?;
         }
@@ -104,24 +112,35 @@ fn decorate(head: &mut ResponseHeader, ctx: &Ctx) {
 fn classify(e: &Error) -> Option<Reject> {
     use ErrorType::*;
     let reject = match e.etype() {
-        ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout if e.esource() == &ErrorSource::Upstream => {
+        ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
             Reject::new(Code::UpstreamTimeout, "the app did not answer in time")
         }
         HTTPStatus(code) => match *code {
             400 => Reject::new(Code::BadRequest, "malformed request"),
             413 => Reject::new(Code::BodyTooLarge, "request body too large"),
-            code if code >= 500 => Reject::new(Code::UpstreamUnavailable, "the app could not be reached").with_status(code),
+            code if code >= 500 => {
+                Reject::new(Code::UpstreamUnavailable, "the app could not be reached")
+                    .with_status(code)
+            }
             code => Reject::new(Code::BadRequest, "request refused").with_status(code),
         },
         _ => match e.esource() {
-            ErrorSource::Upstream => Reject::new(Code::UpstreamUnavailable, "the app could not be reached"),
+            ErrorSource::Upstream => {
+                Reject::new(Code::UpstreamUnavailable, "the app could not be reached")
+            }
             ErrorSource::Downstream => match e.etype() {
                 // The client went away: nobody to answer.
                 ReadError | WriteError | ConnectionClosed => return None,
-                ReadTimedout => Reject::new(Code::RequestTimeout, "request body not received in time"),
+                ReadTimedout => {
+                    Reject::new(Code::RequestTimeout, "request body not received in time")
+                }
                 _ => Reject::new(Code::BadRequest, "malformed request"),
             },
-            ErrorSource::Internal | ErrorSource::Unset => Reject::new(Code::Internal, "internal error"),
+            ErrorSource::Internal | ErrorSource::Unset => {
+                Reject::new(Code::Internal, "internal error")
+            }
         },
     };
     Some(reject)
@@ -174,11 +193,18 @@ impl ProxyHttp for RampartProxy {
         ctx.peer_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| forwarded::canonical(a.ip()));
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| {
+                forwarded::canonical(a.ip())
+            });
         let trusted = &policy.client.trusted_proxies;
         ctx.peer_trusted = !trusted.is_empty() && forwarded::is_trusted(ctx.peer_ip, trusted);
         ctx.client_ip = if ctx.peer_trusted {
-            let xff: Vec<&[u8]> = req.headers.get_all(X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes).collect();
+            let xff: Vec<&[u8]> = req
+                .headers
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect();
             let real_ip = req.headers.get("x-real-ip").map(HeaderValue::as_bytes);
             forwarded::client_ip(ctx.peer_ip, trusted, &xff, real_ip)
         } else {
@@ -187,7 +213,11 @@ impl ProxyHttp for RampartProxy {
 
         let path = req.uri.path();
         let verdict = routing::normalize_path(path).and_then(|normalized| {
-            let host = req.headers.get(HOST).and_then(|h| h.to_str().ok()).or(req.uri.host());
+            let host = req
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .or(req.uri.host());
             let found = routing::find_route(&policy.matchers, &req.method, host, &normalized);
             if normalized != path {
                 ctx.rewritten_path = Some(normalized.into_owned());
@@ -222,7 +252,9 @@ impl ProxyHttp for RampartProxy {
             // The route's total budget bounds both connecting and every read after it
             // (a retry, later, gets only what is left).
             let deadline = *ctx.deadline.get_or_insert(now + total);
-            let left = deadline.saturating_duration_since(now).max(Duration::from_millis(1));
+            let left = deadline
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
             peer.options.read_timeout = Some(upstream.read_timeout.min(left));
             peer.options.connection_timeout = Some(upstream.connect_timeout.min(left));
             peer.options.total_connection_timeout = peer.options.connection_timeout;
@@ -232,15 +264,28 @@ impl ProxyHttp for RampartProxy {
         Ok(peer)
     }
 
-    async fn upstream_request_filter(&self, session: &mut Session, req: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         let policy = self.policy(ctx)?;
         let xff = {
-            let existing: Vec<&[u8]> = req.headers.get_all(X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes).collect();
+            let existing: Vec<&[u8]> = req
+                .headers
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect();
             forwarded::forwarded_for_value(ctx.peer_ip, ctx.peer_trusted, &existing)
         };
         req.insert_header(X_FORWARDED_FOR, xff)?;
         if !(ctx.peer_trusted && req.headers.contains_key("x-forwarded-proto")) {
-            req.insert_header("x-forwarded-proto", if policy.tls { "https" } else { "http" })?;
+            req.insert_header(
+                "x-forwarded-proto",
+                if policy.tls { "https" } else { "http" },
+            )?;
         }
         if !(ctx.peer_trusted && req.headers.contains_key("x-forwarded-host")) {
             match session.req_header().headers.get(HOST).cloned() {
@@ -253,32 +298,49 @@ impl ProxyHttp for RampartProxy {
         if let Some(id) = &ctx.request_id {
             req.insert_header(X_REQUEST_ID, id.clone())?;
         }
-        let valid_trace = req.headers.get(TRACEPARENT).is_some_and(|v| forwarded::is_valid_traceparent(v.as_bytes()))
+        let valid_trace = req
+            .headers
+            .get(TRACEPARENT)
+            .is_some_and(|v| forwarded::is_valid_traceparent(v.as_bytes()))
             && req.headers.get_all(TRACEPARENT).iter().count() == 1;
         if !valid_trace {
             // An invalid traceparent invalidates its tracestate too (W3C Trace Context §3.3).
             req.remove_header("tracestate");
-            req.insert_header(TRACEPARENT, forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..)))?;
+            req.insert_header(
+                TRACEPARENT,
+                forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..)),
+            )?;
         }
         if let Some(path) = &ctx.rewritten_path {
             let uri = match req.uri.query() {
                 Some(q) => format!("{path}?{q}"),
                 None => path.clone(),
             };
-            let uri = http::Uri::try_from(uri).map_err(|e| Error::because(ErrorType::InternalError, "rewriting path", e))?;
+            let uri = http::Uri::try_from(uri)
+                .map_err(|e| Error::because(ErrorType::InternalError, "rewriting path", e))?;
             req.set_uri(uri);
         }
         Ok(())
     }
 
-    async fn upstream_response_filter(&self, _session: &mut Session, _resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         if let Some(start) = ctx.upstream_start {
             ctx.upstream_time = Some(start.elapsed());
         }
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         ctx.status = resp.status.as_u16();
         decorate(resp, ctx);
         Ok(())
@@ -293,7 +355,10 @@ impl ProxyHttp for RampartProxy {
     ) -> Result<Option<Duration>> {
         // The route's total timeout also covers a body that trickles in.
         if ctx.deadline.is_some_and(|d| Instant::now() > d) {
-            return Error::e_explain(ErrorType::ReadTimedout, "route timeout reached while streaming the response");
+            return Error::e_explain(
+                ErrorType::ReadTimedout,
+                "route timeout reached while streaming the response",
+            );
         }
         Ok(None)
     }
@@ -305,7 +370,10 @@ impl ProxyHttp for RampartProxy {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let Some(reject) = classify(e) else {
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
         };
         let status = reject.status;
         if ctx.request_id.is_none() {
@@ -314,7 +382,10 @@ impl ProxyHttp for RampartProxy {
         if let Err(write_err) = self.respond(session, ctx, reject).await {
             tracing::debug!(error = %write_err, "could not send the error response");
         }
-        FailToProxy { error_code: status, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
@@ -328,13 +399,23 @@ impl ProxyHttp for RampartProxy {
         let req = session.req_header();
         metrics
             .requests_total
-            .with_label_values(&[route_label, method_label(&req.method), &status_label(status)])
+            .with_label_values(&[
+                route_label,
+                method_label(&req.method),
+                &status_label(status),
+            ])
             .inc();
         let elapsed = ctx.start.elapsed();
-        metrics.request_duration.with_label_values(&[route_label]).observe(elapsed.as_secs_f64());
+        metrics
+            .request_duration
+            .with_label_values(&[route_label])
+            .observe(elapsed.as_secs_f64());
         let upstream = route.and_then(|r| policy.map(|p| &p.upstreams[r.upstream]));
         if let (Some(up), Some(t)) = (upstream, ctx.upstream_time) {
-            metrics.upstream_request_duration.with_label_values(&[&up.name]).observe(t.as_secs_f64());
+            metrics
+                .upstream_request_duration
+                .with_label_values(&[&up.name])
+                .observe(t.as_secs_f64());
         }
         let Some(policy) = policy else { return };
         if !policy.logging.access_log {
@@ -354,7 +435,9 @@ impl ProxyHttp for RampartProxy {
                 path: req.uri.path(),
                 route: route.map(|r| r.name.as_str()),
                 upstream: upstream.map(|u| u.name.as_str()),
-                endpoint: upstream.zip(ctx.endpoint).map(|(u, i)| u.endpoints[i].label.as_str()),
+                endpoint: upstream
+                    .zip(ctx.endpoint)
+                    .map(|(u, i)| u.endpoints[i].label.as_str()),
                 status,
                 code: ctx.rejected.map(Code::as_str),
                 shadow: &[],
@@ -386,12 +469,30 @@ mod tests {
             e
         };
         let code = |e: &Error| classify(e).map(|r| (r.code, r.status));
-        assert_eq!(code(&up(ErrorType::ConnectRefused)), Some((Code::UpstreamUnavailable, 502)));
-        assert_eq!(code(&up(ErrorType::ConnectTimedout)), Some((Code::UpstreamTimeout, 504)));
-        assert_eq!(code(&up(ErrorType::ReadTimedout)), Some((Code::UpstreamTimeout, 504)));
-        assert_eq!(code(&up(ErrorType::ConnectionClosed)), Some((Code::UpstreamUnavailable, 502)));
+        assert_eq!(
+            code(&up(ErrorType::ConnectRefused)),
+            Some((Code::UpstreamUnavailable, 502))
+        );
+        assert_eq!(
+            code(&up(ErrorType::ConnectTimedout)),
+            Some((Code::UpstreamTimeout, 504))
+        );
+        assert_eq!(
+            code(&up(ErrorType::ReadTimedout)),
+            Some((Code::UpstreamTimeout, 504))
+        );
+        assert_eq!(
+            code(&up(ErrorType::ConnectionClosed)),
+            Some((Code::UpstreamUnavailable, 502))
+        );
         assert_eq!(code(&down(ErrorType::ConnectionClosed)), None);
-        assert_eq!(code(&down(ErrorType::InvalidHTTPHeader)), Some((Code::BadRequest, 400)));
-        assert_eq!(code(&Error::new(ErrorType::InternalError)), Some((Code::Internal, 500)));
+        assert_eq!(
+            code(&down(ErrorType::InvalidHTTPHeader)),
+            Some((Code::BadRequest, 400))
+        );
+        assert_eq!(
+            code(&Error::new(ErrorType::InternalError)),
+            Some((Code::Internal, 500))
+        );
     }
 }

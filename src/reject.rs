@@ -72,7 +72,10 @@ impl Code {
 
     /// Codes after which the connection is closed: the request's framing can't be trusted.
     fn closes_connection(self) -> bool {
-        matches!(self, Code::BodyTooLarge | Code::BadRequest | Code::RequestTimeout)
+        matches!(
+            self,
+            Code::BodyTooLarge | Code::BadRequest | Code::RequestTimeout
+        )
     }
 }
 
@@ -83,19 +86,25 @@ pub struct SchemaError {
     pub message: String,
 }
 
+/// The less common parts of a rejection, boxed so that `Result<_, Reject>` stays small.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RejectExtra {
+    /// `Allow` for 405.
+    pub allow: Option<HeaderValue>,
+    /// `Retry-After` in whole seconds, for 429 and 503.
+    pub retry_after: Option<u64>,
+    /// Extra headers (e.g. the RateLimit pair) added verbatim.
+    pub headers: Vec<(&'static str, HeaderValue)>,
+    pub schema_errors: Vec<SchemaError>,
+}
+
 /// A decision to answer the client ourselves instead of (or after failing to) proxy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reject {
     pub code: Code,
     pub status: u16,
     pub detail: Cow<'static, str>,
-    /// `Allow` for 405.
-    pub allow: Option<HeaderValue>,
-    /// `Retry-After` in whole seconds, for 429 and 503.
-    pub retry_after: Option<u64>,
-    /// Extra headers (e.g. the RateLimit pair) added verbatim.
-    pub extra_headers: Vec<(&'static str, HeaderValue)>,
-    pub schema_errors: Vec<SchemaError>,
+    pub extra: Option<Box<RejectExtra>>,
 }
 
 impl Reject {
@@ -104,10 +113,7 @@ impl Reject {
             code,
             status: code.default_status(),
             detail: detail.into(),
-            allow: None,
-            retry_after: None,
-            extra_headers: Vec::new(),
-            schema_errors: Vec::new(),
+            extra: None,
         }
     }
 
@@ -116,14 +122,40 @@ impl Reject {
         self
     }
 
+    fn extra_mut(&mut self) -> &mut RejectExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     pub fn with_allow(mut self, allow: HeaderValue) -> Self {
-        self.allow = Some(allow);
+        self.extra_mut().allow = Some(allow);
         self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.extra_mut().retry_after = Some(seconds);
         self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: HeaderValue) -> Self {
+        self.extra_mut().headers.push((name, value));
+        self
+    }
+
+    pub fn with_schema_errors(mut self, errors: Vec<SchemaError>) -> Self {
+        self.extra_mut().schema_errors = errors;
+        self
+    }
+
+    pub fn allow(&self) -> Option<&HeaderValue> {
+        self.extra.as_ref().and_then(|e| e.allow.as_ref())
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.extra.as_ref().and_then(|e| e.retry_after)
+    }
+
+    fn schema_errors(&self) -> &[SchemaError] {
+        self.extra.as_ref().map_or(&[], |e| &e.schema_errors)
     }
 
     pub fn closes_connection(&self) -> bool {
@@ -151,7 +183,7 @@ impl Reject {
             code: self.code.as_str(),
             detail: &self.detail,
             request_id,
-            errors: &self.schema_errors,
+            errors: self.schema_errors(),
         };
         // Serializing plain strings and numbers cannot fail; an empty body is the fallback.
         Bytes::from(serde_json::to_vec(&problem).unwrap_or_default())
@@ -163,18 +195,22 @@ impl Reject {
         // Only invalid status codes fail to build, and ours are all valid: 500 is the floor.
         let mut h = ResponseHeader::build_no_case(self.status, Some(8))
             .or_else(|_| ResponseHeader::build_no_case(500, Some(8)))
-            .unwrap_or_else(|_| ResponseHeader::from(http::response::Response::new(()).into_parts().0));
+            .unwrap_or_else(|_| {
+                ResponseHeader::from(http::response::Response::new(()).into_parts().0)
+            });
         let _ = h.insert_header(CONTENT_TYPE, "application/problem+json");
         let _ = h.insert_header(CONTENT_LENGTH, body_len);
         let _ = h.insert_header(http::header::CACHE_CONTROL, "no-store");
-        if let Some(allow) = &self.allow {
-            let _ = h.insert_header(ALLOW, allow.clone());
-        }
-        if let Some(secs) = self.retry_after {
-            let _ = h.insert_header(RETRY_AFTER, secs);
-        }
-        for (name, value) in &self.extra_headers {
-            let _ = h.insert_header(*name, value.clone());
+        if let Some(extra) = &self.extra {
+            if let Some(allow) = &extra.allow {
+                let _ = h.insert_header(ALLOW, allow.clone());
+            }
+            if let Some(secs) = extra.retry_after {
+                let _ = h.insert_header(RETRY_AFTER, secs);
+            }
+            for (name, value) in &extra.headers {
+                let _ = h.insert_header(*name, value.clone());
+            }
         }
         if self.closes_connection() {
             let _ = h.insert_header(CONNECTION, "close");
@@ -227,7 +263,8 @@ mod tests {
 
     #[test]
     fn header_carries_code_specific_headers() {
-        let r = Reject::new(Code::MethodNotAllowed, "x").with_allow(HeaderValue::from_static("GET, HEAD"));
+        let r = Reject::new(Code::MethodNotAllowed, "x")
+            .with_allow(HeaderValue::from_static("GET, HEAD"));
         let h = r.header(10);
         assert_eq!(h.status.as_u16(), 405);
         assert_eq!(h.headers["allow"], "GET, HEAD");
@@ -236,7 +273,9 @@ mod tests {
         assert!(h.headers.get("connection").is_none());
         let bad = Reject::new(Code::BadRequest, "x").header(1);
         assert_eq!(bad.headers["connection"], "close");
-        let unavailable = Reject::new(Code::UpstreamUnavailable, "x").with_status(503).with_retry_after(3);
+        let unavailable = Reject::new(Code::UpstreamUnavailable, "x")
+            .with_status(503)
+            .with_retry_after(3);
         let h = unavailable.header(1);
         assert_eq!(h.status.as_u16(), 503);
         assert_eq!(h.headers["retry-after"], "3");
@@ -254,8 +293,12 @@ mod tests {
 
     #[test]
     fn schema_errors_are_listed() {
-        let mut r = Reject::new(Code::SchemaViolation, "invalid body");
-        r.schema_errors.push(SchemaError { pointer: "/entry/0".into(), message: "m".into() });
+        let r = Reject::new(Code::SchemaViolation, "invalid body").with_schema_errors(vec![
+            SchemaError {
+                pointer: "/entry/0".into(),
+                message: "m".into(),
+            },
+        ]);
         let body: serde_json::Value = serde_json::from_slice(&r.body("i")).unwrap();
         assert_eq!(body["errors"][0]["pointer"], "/entry/0");
     }

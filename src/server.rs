@@ -31,7 +31,11 @@ pub enum BuildError {
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("{field}: cannot listen on {addr}: {source}")]
-    Bind { field: &'static str, addr: String, source: std::io::Error },
+    Bind {
+        field: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("server.tls: {0}")]
     Tls(String),
 }
@@ -56,15 +60,23 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let metrics = Metrics::new()?;
     let policy = Policy::compile(&loaded, None, 1)?;
     metrics.config_generation.set(1);
-    metrics.config_reloads_total.with_label_values(&["success"]).inc();
     metrics
-        .config_last_reload_success_timestamp_seconds
-        .set(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()));
+        .config_reloads_total
+        .with_label_values(&["success"])
+        .inc();
+    metrics.config_last_reload_success_timestamp_seconds.set(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+    );
     let shared = Shared::new(policy, metrics);
 
     let grace = c.server.grace_period.0.as_secs().max(1);
     let mut conf = ServerConf {
-        threads: c.server.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        threads: c
+            .server
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         grace_period_seconds: Some(grace),
         graceful_shutdown_timeout_seconds: Some(grace.min(5)),
         upgrade_sock: c.server.upgrade_sock.clone(),
@@ -74,31 +86,55 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     if let Some(pid) = &c.server.pid_file {
         conf.pid_file = pid.clone();
     }
-    let opt = Opt { upgrade: options.upgrade, ..Opt::default() };
+    let opt = Opt {
+        upgrade: options.upgrade,
+        ..Opt::default()
+    };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
     let (listen_addr, listen_fd) = bind("server.listen", &c.server.listen)?;
     let (admin_addr, admin_fd) = bind("server.admin_listen", &c.server.admin_listen)?;
 
-    let proxy = pingora::proxy::http_proxy(&server.configuration, RampartProxy { shared: Arc::clone(&shared) });
-    let app = ConnectionApp { proxy: Arc::new(proxy), shared: Arc::clone(&shared) };
+    let proxy = pingora::proxy::http_proxy(
+        &server.configuration,
+        RampartProxy {
+            shared: Arc::clone(&shared),
+        },
+    );
+    let app = ConnectionApp {
+        proxy: Arc::new(proxy),
+        shared: Arc::clone(&shared),
+    };
     let mut public = ListeningService::new("rampart".to_string(), app);
-    let mut endpoint = ListenerConfig::tcp(listen_addr.to_string())
-        .l4_buffer(L4BufferSettings { read: Some(DOWNSTREAM_READ_BUFFER), write: None });
+    let mut endpoint = ListenerConfig::tcp(listen_addr.to_string()).l4_buffer(L4BufferSettings {
+        read: Some(DOWNSTREAM_READ_BUFFER),
+        write: None,
+    });
     if let Some(tls) = &c.server.tls {
-        let settings = TlsSettings::intermediate(&tls.cert_file, &tls.key_file).map_err(|e| BuildError::Tls(e.to_string()))?;
+        let settings = TlsSettings::intermediate(&tls.cert_file, &tls.key_file)
+            .map_err(|e| BuildError::Tls(e.to_string()))?;
         endpoint = endpoint.tls(settings);
     }
     public.add_listener(endpoint);
     server.add_service(Prebound::new(public, listen_addr, listen_fd));
 
-    let mut admin = ListeningService::new("rampart-admin".to_string(), AdminApp { shared: Arc::clone(&shared) });
+    let mut admin = ListeningService::new(
+        "rampart-admin".to_string(),
+        AdminApp {
+            shared: Arc::clone(&shared),
+        },
+    );
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);
     server.add_service(Prebound::new(admin, admin_addr, admin_fd));
 
-    Ok(Rampart { server, shared, listen_addr, admin_addr })
+    Ok(Rampart {
+        server,
+        shared,
+        listen_addr,
+        admin_addr,
+    })
 }
 
 /// Port 0 (tests, ad-hoc runs) is bound here, so the caller learns the real port before the
@@ -113,11 +149,23 @@ fn bind(field: &'static str, addr: &str) -> Result<(SocketAddr, Option<RawFd>), 
     if parsed.port() != 0 {
         return Ok((parsed, None));
     }
-    let listener = TcpListener::bind(parsed).map_err(|source| BuildError::Bind { field, addr: addr.to_string(), source })?;
-    let bound = listener.local_addr().map_err(|source| BuildError::Bind { field, addr: addr.to_string(), source })?;
+    let listener = TcpListener::bind(parsed).map_err(|source| BuildError::Bind {
+        field,
+        addr: addr.to_string(),
+        source,
+    })?;
+    let bound = listener.local_addr().map_err(|source| BuildError::Bind {
+        field,
+        addr: addr.to_string(),
+        source,
+    })?;
     listener
         .set_nonblocking(true)
-        .map_err(|source| BuildError::Bind { field, addr: addr.to_string(), source })?;
+        .map_err(|source| BuildError::Bind {
+            field,
+            addr: addr.to_string(),
+            source,
+        })?;
     Ok((bound, Some(listener.into_raw_fd())))
 }
 
@@ -130,17 +178,28 @@ struct Prebound<S> {
 
 impl<S> Prebound<S> {
     fn new(inner: S, addr: SocketAddr, fd: Option<RawFd>) -> Self {
-        Prebound { inner, addr: addr.to_string(), fd }
+        Prebound {
+            inner,
+            addr: addr.to_string(),
+            fd,
+        }
     }
 }
 
 #[async_trait]
 impl<S: Service> Service for Prebound<S> {
-    async fn start_service(&mut self, fds: Option<ListenFds>, shutdown: ShutdownWatch, listeners_per_fd: usize) {
+    async fn start_service(
+        &mut self,
+        fds: Option<ListenFds>,
+        shutdown: ShutdownWatch,
+        listeners_per_fd: usize,
+    ) {
         if let (Some(table), Some(fd)) = (&fds, self.fd.take()) {
             table.lock().add(self.addr.clone(), fd);
         }
-        self.inner.start_service(fds, shutdown, listeners_per_fd).await
+        self.inner
+            .start_service(fds, shutdown, listeners_per_fd)
+            .await
     }
 
     fn name(&self) -> &str {
@@ -162,6 +221,11 @@ pub struct ChannelShutdown(pub tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Sh
 #[async_trait]
 impl ShutdownSignalWatch for ChannelShutdown {
     async fn recv(&self) -> ShutdownSignal {
-        self.0.lock().await.recv().await.unwrap_or(ShutdownSignal::FastShutdown)
+        self.0
+            .lock()
+            .await
+            .recv()
+            .await
+            .unwrap_or(ShutdownSignal::FastShutdown)
     }
 }

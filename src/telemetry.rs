@@ -21,15 +21,23 @@ pub const ACCESS_TARGET: &str = "rampart::access";
 /// The returned guard flushes buffered lines when dropped.
 pub fn init(format: LogFormat, level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     // Pingora logs through `log`; its per-request error lines repeat what the access log says.
-    let filter = EnvFilter::try_from_env("RAMPART_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},pingora_core=warn,pingora_proxy=warn,pingora=warn")));
+    let filter = EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{level},pingora_core=warn,pingora_proxy=warn,pingora=warn"
+        ))
+    });
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let result = match format {
         LogFormat::Json => builder.event_format(JsonLines).try_init(),
         LogFormat::Pretty => {
             use std::io::IsTerminal;
-            builder.with_target(true).with_ansi(std::io::stdout().is_terminal()).try_init()
+            builder
+                .with_target(true)
+                .with_ansi(std::io::stdout().is_terminal())
+                .try_init()
         }
     };
     if let Err(e) = result {
@@ -115,7 +123,8 @@ impl Visit for Fields {
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.map.insert(field.name().into(), format!("{value:?}").into());
+        self.map
+            .insert(field.name().into(), format!("{value:?}").into());
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.map.insert(field.name().into(), value.into());
@@ -133,7 +142,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let ts = humantime::format_rfc3339_millis(SystemTime::now());
@@ -185,8 +199,20 @@ mod tests {
         assert_eq!(v["duration_ms"], 1.5);
         assert_eq!(v["upstream_ms"], serde_json::Value::Null);
         assert_eq!(v["code"], "not_found");
-        for key in ["request_id", "client_ip", "method", "path", "upstream", "endpoint", "status", "shadow",
-            "bytes_in", "bytes_out", "retries", "user_agent"] {
+        for key in [
+            "request_id",
+            "client_ip",
+            "method",
+            "path",
+            "upstream",
+            "endpoint",
+            "status",
+            "shadow",
+            "bytes_in",
+            "bytes_out",
+            "retries",
+            "user_agent",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
     }

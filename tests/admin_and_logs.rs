@@ -11,21 +11,37 @@ fn livez_readyz_and_unknown_endpoints() {
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("server").is_none());
     assert_eq!(c.get(p.admin_url("/readyz")).send().unwrap().status(), 200);
-    assert_problem(c.get(p.admin_url("/nope")).send().unwrap(), 404, "not_found");
-    assert_problem(c.post(p.admin_url("/livez")).send().unwrap(), 405, "method_not_allowed");
+    assert_problem(
+        c.get(p.admin_url("/nope")).send().unwrap(),
+        404,
+        "not_found",
+    );
+    assert_problem(
+        c.post(p.admin_url("/livez")).send().unwrap(),
+        405,
+        "method_not_allowed",
+    );
 }
 
 #[test]
 fn metrics_count_requests_latency_and_build() {
     let up = RecordingUpstream::start();
-    let p = start(&config(up.addr, "  - { name: api, match: { path_regex: \"^/(api|status)\" }, upstream: app }"));
+    let p = start(&config(
+        up.addr,
+        "  - { name: api, match: { path_regex: \"^/(api|status)\" }, upstream: app }",
+    ));
     let c = client();
     for _ in 0..3 {
         c.get(p.url("/api/x")).send().unwrap();
     }
     c.post(p.url("/status/503")).send().unwrap();
     c.get(p.url("/missing")).send().unwrap();
-    let text = c.get(p.admin_url("/metrics")).send().unwrap().text().unwrap();
+    let text = c
+        .get(p.admin_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     for family in [
         "rampart_requests_total",
         "rampart_request_duration_seconds",
@@ -35,14 +51,53 @@ fn metrics_count_requests_latency_and_build() {
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
     ] {
-        assert!(text.contains(&format!("# TYPE {family} ")), "missing {family}");
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "missing {family}"
+        );
     }
-    assert_eq!(metric(&p, r#"rampart_requests_total{method="GET",route="api",status="200"}"#), Some(3.0));
-    assert_eq!(metric(&p, r#"rampart_requests_total{method="POST",route="api",status="503"}"#), Some(1.0));
-    assert_eq!(metric(&p, r#"rampart_requests_total{method="GET",route="",status="404"}"#), Some(1.0));
-    assert_eq!(metric(&p, r#"rampart_request_duration_seconds_count{route="api"}"#), Some(4.0));
-    assert_eq!(metric(&p, r#"rampart_upstream_request_duration_seconds_count{upstream="app"}"#), Some(4.0));
-    assert_eq!(metric(&p, &format!("rampart_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"))), Some(1.0));
+    assert_eq!(
+        metric(
+            &p,
+            r#"rampart_requests_total{method="GET",route="api",status="200"}"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(
+            &p,
+            r#"rampart_requests_total{method="POST",route="api",status="503"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &p,
+            r#"rampart_requests_total{method="GET",route="",status="404"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&p, r#"rampart_request_duration_seconds_count{route="api"}"#),
+        Some(4.0)
+    );
+    assert_eq!(
+        metric(
+            &p,
+            r#"rampart_upstream_request_duration_seconds_count{upstream="app"}"#
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        metric(
+            &p,
+            &format!(
+                "rampart_build_info{{version=\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        Some(1.0)
+    );
     // Label values come from config names, never from request data.
     assert!(!text.contains("/api/x") && !text.contains("missing"));
 }
@@ -57,7 +112,10 @@ fn access_line(p: &RampartProcess, request_id: &str) -> serde_json::Value {
 #[test]
 fn access_log_is_one_json_line_per_request() {
     let up = RecordingUpstream::start();
-    let p = start(&config(up.addr, "  - { name: api, match: { path_regex: \"^/(api|echo)\" }, upstream: app }"));
+    let p = start(&config(
+        up.addr,
+        "  - { name: api, match: { path_regex: \"^/(api|echo)\" }, upstream: app }",
+    ));
     let c = client();
     c.post(p.url("/echo?token=secret"))
         .header("x-request-id", "log-1")
@@ -70,11 +128,32 @@ fn access_log_is_one_json_line_per_request() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        vec!["ts", "level", "request_id", "client_ip", "method", "path", "route", "upstream", "endpoint", "status",
-            "code", "shadow", "bytes_in", "bytes_out", "duration_ms", "upstream_ms", "retries", "user_agent"]
+        vec![
+            "ts",
+            "level",
+            "request_id",
+            "client_ip",
+            "method",
+            "path",
+            "route",
+            "upstream",
+            "endpoint",
+            "status",
+            "code",
+            "shadow",
+            "bytes_in",
+            "bytes_out",
+            "duration_ms",
+            "upstream_ms",
+            "retries",
+            "user_agent"
+        ]
     );
     assert_eq!(v["method"], "POST");
-    assert_eq!(v["path"], "/echo", "the query string (which may hold secrets) is not logged");
+    assert_eq!(
+        v["path"], "/echo",
+        "the query string (which may hold secrets) is not logged"
+    );
     assert_eq!(v["route"], "api");
     assert_eq!(v["upstream"], "app");
     assert_eq!(v["endpoint"], up.addr.to_string());
@@ -84,9 +163,15 @@ fn access_log_is_one_json_line_per_request() {
     assert_eq!(v["user_agent"], "pytest/8");
     assert_eq!(v["client_ip"], "127.0.0.1");
     assert!(v["upstream_ms"].is_number());
-    assert!(!p.logs().iter().any(|l| l.contains("hunter2")), "authorization is never printed");
+    assert!(
+        !p.logs().iter().any(|l| l.contains("hunter2")),
+        "authorization is never printed"
+    );
 
-    c.get(p.url("/nowhere")).header("x-request-id", "log-2").send().unwrap();
+    c.get(p.url("/nowhere"))
+        .header("x-request-id", "log-2")
+        .send()
+        .unwrap();
     let v = access_line(&p, "log-2");
     assert_eq!(v["route"], serde_json::Value::Null);
     assert_eq!(v["status"], 404);
@@ -96,11 +181,20 @@ fn access_log_is_one_json_line_per_request() {
 #[test]
 fn redacted_headers_are_never_logged_and_pretty_format_is_human() {
     let up = RecordingUpstream::start();
-    let cfg = config(up.addr, DEFAULT_ROUTE)
-        .replace("logging:\n  access_log: true\n", "logging:\n  access_log: true\n  format: pretty\n  redact_headers: [user-agent]\n");
+    let cfg = config(up.addr, DEFAULT_ROUTE).replace(
+        "logging:\n  access_log: true\n",
+        "logging:\n  access_log: true\n  format: pretty\n  redact_headers: [user-agent]\n",
+    );
     let p = start(&cfg);
-    client().get(p.url("/x")).header("x-request-id", "pretty-1").header("user-agent", "secret-agent").send().unwrap();
-    let line = p.wait_for_log(|l| l.contains("pretty-1")).expect("access line");
+    client()
+        .get(p.url("/x"))
+        .header("x-request-id", "pretty-1")
+        .header("user-agent", "secret-agent")
+        .send()
+        .unwrap();
+    let line = p
+        .wait_for_log(|l| l.contains("pretty-1"))
+        .expect("access line");
     assert!(line.contains("GET /x 200"), "{line}");
     assert!(!p.logs().iter().any(|l| l.contains("secret-agent")));
 }

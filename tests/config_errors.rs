@@ -6,7 +6,8 @@ use std::process::Command;
 
 const HEAD: &str = "server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n";
 const UPSTREAM: &str = "upstreams:\n  app:\n    endpoints: [127.0.0.1:8000]\n";
-const ROUTE: &str = "routes:\n  - name: default\n    match: { path_prefix: / }\n    upstream: app\n";
+const ROUTE: &str =
+    "routes:\n  - name: default\n    match: { path_prefix: / }\n    upstream: app\n";
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -76,10 +77,16 @@ fn each_bad_snippet_reports_its_path_and_position() {
         let Some(e) = found else {
             panic!("no error at {path} for:\n{yaml}\ngot: {errs:#?}");
         };
-        assert_eq!((e.line, e.column), (*line, *column), "position of {path}: {e}");
+        assert_eq!(
+            (e.line, e.column),
+            (*line, *column),
+            "position of {path}: {e}"
+        );
         assert!(e.message.contains(fragment), "message of {path}: {e}");
         assert_eq!(e.file, "conf/rampart.yaml");
-        assert!(e.to_string().starts_with(&format!("conf/rampart.yaml:{line}:{column}: {path}: ")));
+        assert!(e
+            .to_string()
+            .starts_with(&format!("conf/rampart.yaml:{line}:{column}: {path}: ")));
     }
 }
 
@@ -118,12 +125,20 @@ fn good_configs_pass_and_defaults_apply() {
     let yaml = format!("{HEAD}{UPSTREAM}{ROUTE}");
     let loaded = load_str(&yaml, "x.yaml", Path::new("."), &env).expect("valid");
     let c = loaded.config;
-    assert_eq!(c.server.grace_period.0.as_secs(), 10, "grace period defaults to 10s, not pingora's 300s");
+    assert_eq!(
+        c.server.grace_period.0.as_secs(),
+        10,
+        "grace period defaults to 10s, not pingora's 300s"
+    );
     assert_eq!(c.client.max_body_bytes.0, 1 << 20);
     assert_eq!(c.upstreams["app"].connect_timeout.0.as_secs(), 5);
     let yaml = format!("{HEAD}  admin_token: ${{GOOD_TOKEN}}\n{UPSTREAM}{ROUTE}");
-    let loaded = load_str(&yaml, "x.yaml", Path::new("."), &env).expect("valid with a strong token");
-    assert_eq!(loaded.config.server.admin_token.as_deref(), Some("9f8a7c6b5d4e3f2a1b0c"));
+    let loaded =
+        load_str(&yaml, "x.yaml", Path::new("."), &env).expect("valid with a strong token");
+    assert_eq!(
+        loaded.config.server.admin_token.as_deref(),
+        Some("9f8a7c6b5d4e3f2a1b0c")
+    );
     // Weak tokens are fine outside production.
     let yaml = format!("{HEAD}  environment: development\n  admin_token: test\n{UPSTREAM}{ROUTE}");
     assert!(load_str(&yaml, "x.yaml", Path::new("."), &env).is_ok());
@@ -138,30 +153,60 @@ fn check_command_exit_codes_and_output() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, format!("{HEAD}{UPSTREAM}{ROUTE}")).unwrap();
-    let out = rampart().args(["check", "--config"]).arg(&good).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = rampart()
+        .args(["check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, format!("{HEAD}  treads: 2\n  grace_period: soon\n{UPSTREAM}{ROUTE}")).unwrap();
-    let out = rampart().args(["check", "--config"]).arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        format!("{HEAD}  treads: 2\n  grace_period: soon\n{UPSTREAM}{ROUTE}"),
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");
-    assert!(lines[0].ends_with(":4:3: server.treads: unknown key `treads`"), "{stderr}");
-    assert!(lines[1].contains(":5:17: server.grace_period: expected a duration"), "{stderr}");
+    assert!(
+        lines[0].ends_with(":4:3: server.treads: unknown key `treads`"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].contains(":5:17: server.grace_period: expected a duration"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 
     // RAMPART_CONFIG stands in for --config; a bad file never starts the proxy.
-    let out = rampart().arg("check").env("RAMPART_CONFIG", &good).output().unwrap();
+    let out = rampart()
+        .arg("check")
+        .env("RAMPART_CONFIG", &good)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let out = rampart().arg("--config").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.treads"));
 
     let out = rampart().arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("rampart {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("rampart {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -177,7 +222,13 @@ fn shipped_configs_are_valid() {
                 .env("RAMPART_ADMIN_TOKEN", "a-long-random-admin-token-42")
                 .output()
                 .unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             checked += 1;
         }
     }

@@ -18,12 +18,26 @@ fn build_binds_port_zero_and_serves() {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let server = built.server;
     let thread = std::thread::spawn(move || {
-        server.run(RunArgs { shutdown_signal: Box::new(ChannelShutdown(tokio::sync::Mutex::new(rx))) })
+        server.run(RunArgs {
+            shutdown_signal: Box::new(ChannelShutdown(tokio::sync::Mutex::new(rx))),
+        })
     });
     // The sockets were bound by `build`: connections queue until the server accepts them.
     let c = client();
-    assert_eq!(c.get(format!("http://{addr}/hello")).send().unwrap().status(), 200);
-    assert_eq!(c.get(format!("http://{admin}/livez")).send().unwrap().status(), 200);
+    assert_eq!(
+        c.get(format!("http://{addr}/hello"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("http://{admin}/livez"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(up.last().uri, "/hello");
     tx.blocking_send(ShutdownSignal::FastShutdown).unwrap();
     thread.join().unwrap();

@@ -27,11 +27,15 @@ fn start_app() -> PythonApp {
         .spawn()
         .expect("python3 must be installed (./test installs what is missing)");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("the example app did not start (is Flask installed? run ./test): {line:?}"))
+        .unwrap_or_else(|| {
+            panic!("the example app did not start (is Flask installed? run ./test): {line:?}")
+        })
         .parse()
         .unwrap();
     PythonApp { addr, child }
@@ -59,7 +63,10 @@ fn the_legacy_app_works_behind_rampart() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers().get("server").is_none(), "Werkzeug's banner is removed");
+    assert!(
+        resp.headers().get("server").is_none(),
+        "Werkzeug's banner is removed"
+    );
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["intent"], "greeting");
 
@@ -95,14 +102,34 @@ fn failures_of_the_app_are_reported_truthfully() {
     let app = start_app();
     let p = rampart_for(&app);
     let c = client();
-    assert_eq!(c.get(p.url("/api/fail?status=500")).send().unwrap().status(), 500);
-    c.post(p.url("/api/chaos")).json(&serde_json::json!({"fail": true, "status": 503})).send().unwrap();
+    assert_eq!(
+        c.get(p.url("/api/fail?status=500"))
+            .send()
+            .unwrap()
+            .status(),
+        500
+    );
+    c.post(p.url("/api/chaos"))
+        .json(&serde_json::json!({"fail": true, "status": 503}))
+        .send()
+        .unwrap();
     assert_eq!(c.get(p.url("/api/items")).send().unwrap().status(), 503);
-    c.post(p.url("/api/chaos")).json(&serde_json::json!({"fail": false})).send().unwrap();
+    c.post(p.url("/api/chaos"))
+        .json(&serde_json::json!({"fail": false}))
+        .send()
+        .unwrap();
     assert_eq!(c.get(p.url("/api/items")).send().unwrap().status(), 200);
     // Slower than the route's 500ms budget.
-    assert_problem(c.get(p.url("/api/slow?seconds=3")).send().unwrap(), 504, "upstream_timeout");
+    assert_problem(
+        c.get(p.url("/api/slow?seconds=3")).send().unwrap(),
+        504,
+        "upstream_timeout",
+    );
     drop(app);
     // The app is gone: connecting fails.
-    assert_problem(c.get(p.url("/api/items")).send().unwrap(), 502, "upstream_unavailable");
+    assert_problem(
+        c.get(p.url("/api/items")).send().unwrap(),
+        502,
+        "upstream_unavailable",
+    );
 }

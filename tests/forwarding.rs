@@ -22,7 +22,10 @@ fn forwarded_headers_from_an_untrusted_client_are_replaced() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let seen = up.last();
-    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1", "a spoofed chain is dropped");
+    assert_eq!(
+        seen.headers["x-forwarded-for"], "127.0.0.1",
+        "a spoofed chain is dropped"
+    );
     assert_eq!(seen.headers["x-forwarded-proto"], "http");
     assert_eq!(seen.headers["x-forwarded-host"], "api.example.com");
 }
@@ -31,8 +34,15 @@ fn forwarded_headers_from_an_untrusted_client_are_replaced() {
 fn forwarded_for_is_appended_behind_a_trusted_proxy() {
     let up = RecordingUpstream::start();
     let p = start(&trusted_config(up.addr, "127.0.0.0/8"));
-    client().get(p.url("/x")).header("x-forwarded-for", "198.51.100.7").send().unwrap();
-    assert_eq!(up.last().headers["x-forwarded-for"], "198.51.100.7, 127.0.0.1");
+    client()
+        .get(p.url("/x"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .unwrap();
+    assert_eq!(
+        up.last().headers["x-forwarded-for"],
+        "198.51.100.7, 127.0.0.1"
+    );
 }
 
 #[test]
@@ -40,13 +50,25 @@ fn request_id_is_kept_when_sane_and_generated_otherwise() {
     let up = RecordingUpstream::start();
     let p = start(&config(up.addr, DEFAULT_ROUTE));
     let c = client();
-    let resp = c.get(p.url("/x")).header("x-request-id", "req-123").send().unwrap();
+    let resp = c
+        .get(p.url("/x"))
+        .header("x-request-id", "req-123")
+        .send()
+        .unwrap();
     assert_eq!(resp.headers()["x-request-id"], "req-123");
     assert_eq!(up.last().headers["x-request-id"], "req-123");
 
-    let resp = c.get(p.url("/x")).header("x-request-id", "<script>alert(1)</script>").send().unwrap();
+    let resp = c
+        .get(p.url("/x"))
+        .header("x-request-id", "<script>alert(1)</script>")
+        .send()
+        .unwrap();
     let echoed = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-    assert_eq!(echoed.len(), 36, "a fresh UUID replaces an unsafe id: {echoed}");
+    assert_eq!(
+        echoed.len(),
+        36,
+        "a fresh UUID replaces an unsafe id: {echoed}"
+    );
     assert_eq!(up.last().headers["x-request-id"], echoed.as_str());
 
     let a = c.get(p.url("/x")).send().unwrap().headers()["x-request-id"].clone();
@@ -60,16 +82,30 @@ fn traceparent_is_kept_when_valid_and_started_otherwise() {
     let p = start(&config(up.addr, DEFAULT_ROUTE));
     let c = client();
     let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    c.get(p.url("/x")).header("traceparent", valid).header("tracestate", "k=v").send().unwrap();
+    c.get(p.url("/x"))
+        .header("traceparent", valid)
+        .header("tracestate", "k=v")
+        .send()
+        .unwrap();
     let seen = up.last();
     assert_eq!(seen.headers["traceparent"], valid);
     assert_eq!(seen.headers["tracestate"], "k=v");
 
-    c.get(p.url("/x")).header("traceparent", "00-zzz").header("tracestate", "k=v").send().unwrap();
+    c.get(p.url("/x"))
+        .header("traceparent", "00-zzz")
+        .header("tracestate", "k=v")
+        .send()
+        .unwrap();
     let seen = up.last();
     let started = seen.headers["traceparent"].to_str().unwrap();
-    assert!(started.starts_with("00-") && started.len() == 55, "{started}");
-    assert!(seen.headers.get("tracestate").is_none(), "tracestate of an invalid parent is dropped");
+    assert!(
+        started.starts_with("00-") && started.len() == 55,
+        "{started}"
+    );
+    assert!(
+        seen.headers.get("tracestate").is_none(),
+        "tracestate of an invalid parent is dropped"
+    );
 
     c.get(p.url("/x")).send().unwrap();
     assert_eq!(up.last().headers["traceparent"].len(), 55);
@@ -81,7 +117,10 @@ fn no_server_banner_on_proxied_responses() {
     let p = start(&config(up.addr, DEFAULT_ROUTE));
     let resp = client().get(p.url("/x")).send().unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers().get("server").is_none(), "the app's Werkzeug banner is dropped");
+    assert!(
+        resp.headers().get("server").is_none(),
+        "the app's Werkzeug banner is dropped"
+    );
     let resp = client().get(p.url("/status/503")).send().unwrap();
     assert_eq!(resp.status(), 503, "app errors pass through untouched");
     assert!(resp.headers().get("server").is_none());
@@ -94,24 +133,33 @@ fn pattern(n: usize) -> Vec<u8> {
 #[test]
 fn bodies_stream_through_intact_both_ways() {
     let up = RecordingUpstream::start();
-    let p = start(&config(up.addr, DEFAULT_ROUTE).replace(
-        "upstreams:",
-        "client:\n  max_body_bytes: 8MiB\nupstreams:",
-    ));
+    let p = start(
+        &config(up.addr, DEFAULT_ROUTE)
+            .replace("upstreams:", "client:\n  max_body_bytes: 8MiB\nupstreams:"),
+    );
     let c = client();
     for size in [0usize, 1024, 5 * 1024 * 1024] {
         let body = pattern(size);
         // Fixed length.
         let resp = c.post(p.url("/echo")).body(body.clone()).send().unwrap();
         assert_eq!(resp.status(), 200);
-        assert_eq!(resp.bytes().unwrap().as_ref(), &body[..], "fixed-length echo of {size} bytes");
+        assert_eq!(
+            resp.bytes().unwrap().as_ref(),
+            &body[..],
+            "fixed-length echo of {size} bytes"
+        );
         assert_eq!(up.last().body, body);
         // Chunked: a streamed body without a length.
-        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
         let stream = reqwest::blocking::Body::new(ChunkReader::new(chunks));
         let resp = c.post(p.url("/echo")).body(stream).send().unwrap();
         assert_eq!(resp.status(), 200);
-        assert_eq!(resp.bytes().unwrap().as_ref(), &body[..], "chunked echo of {size} bytes");
+        assert_eq!(
+            resp.bytes().unwrap().as_ref(),
+            &body[..],
+            "chunked echo of {size} bytes"
+        );
         let seen = up.last();
         assert_eq!(seen.body, body);
         if size > 0 {
@@ -132,13 +180,17 @@ struct ChunkReader {
 
 impl ChunkReader {
     fn new(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> Self {
-        ChunkReader { chunks: chunks.into_iter().filter_map(Result::ok).collect() }
+        ChunkReader {
+            chunks: chunks.into_iter().filter_map(Result::ok).collect(),
+        }
     }
 }
 
 impl std::io::Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let Some(front) = self.chunks.front_mut() else { return Ok(0) };
+        let Some(front) = self.chunks.front_mut() else {
+            return Ok(0);
+        };
         let n = front.len().min(buf.len());
         buf[..n].copy_from_slice(&front[..n]);
         front.drain(..n);

@@ -14,15 +14,29 @@ fn first_match_by_path_prefix_regex_and_host() {
     let p = start(&config(up.addr, ROUTES));
     let c = client();
     assert_eq!(c.get(p.url("/health")).send().unwrap().status(), 200);
-    assert_eq!(c.post(p.url("/webhooks/whatsapp")).body("{}").send().unwrap().status(), 200);
+    assert_eq!(
+        c.post(p.url("/webhooks/whatsapp"))
+            .body("{}")
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(c.get(p.url("/v2/items")).send().unwrap().status(), 200);
     assert_eq!(
-        c.get(p.url("/tenant/1")).header("host", "API.example.com").send().unwrap().status(),
+        c.get(p.url("/tenant/1"))
+            .header("host", "API.example.com")
+            .send()
+            .unwrap()
+            .status(),
         200
     );
     assert_eq!(up.hits(), 4);
     let seen: Vec<String> = up.seen().iter().map(|s| s.uri.clone()).collect();
-    assert_eq!(seen, vec!["/health", "/webhooks/whatsapp", "/v2/items", "/tenant/1"]);
+    assert_eq!(
+        seen,
+        vec!["/health", "/webhooks/whatsapp", "/v2/items", "/tenant/1"]
+    );
     // Each went through its own route, as the metrics say.
     for route in ["health", "hooks", "items", "tenant"] {
         let sel = format!("rampart_request_duration_seconds_count{{route=\"{route}\"}}");
@@ -37,11 +51,24 @@ fn no_route_is_404_and_never_forwarded() {
     let c = client();
     assert_problem(c.get(p.url("/nothing")).send().unwrap(), 404, "not_found");
     // Host mismatch: the tenant route does not match another host.
-    assert_problem(c.get(p.url("/tenant/1")).header("host", "evil.example.com").send().unwrap(), 404, "not_found");
+    assert_problem(
+        c.get(p.url("/tenant/1"))
+            .header("host", "evil.example.com")
+            .send()
+            .unwrap(),
+        404,
+        "not_found",
+    );
     // Prefix respects segment boundaries.
     assert_problem(c.get(p.url("/healthz")).send().unwrap(), 404, "not_found");
     assert_eq!(up.hits(), 0);
-    assert_eq!(metric(&p, "rampart_rejections_total{code=\"not_found\",route=\"\"}"), Some(3.0));
+    assert_eq!(
+        metric(
+            &p,
+            "rampart_rejections_total{code=\"not_found\",route=\"\"}"
+        ),
+        Some(3.0)
+    );
 }
 
 #[test]
@@ -66,10 +93,20 @@ fn normalized_path_is_matched_and_forwarded() {
     let up = RecordingUpstream::start();
     let p = start(&config(up.addr, ROUTES));
     // `/%61dmin` is `/admin`: a DELETE must hit the admin route's 405, not slip past it.
-    let answer = raw(p.addr, b"DELETE /%61dmin/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = raw(
+        p.addr,
+        b"DELETE /%61dmin/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(raw_status(&answer), 405, "{answer}");
-    let answer = raw(p.addr, b"GET /health/../admin//x?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = raw(
+        p.addr,
+        b"GET /health/../admin//x?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(raw_status(&answer), 200, "{answer}");
-    assert_eq!(up.last().uri, "/admin/x?q=1", "the app sees the path that was matched");
+    assert_eq!(
+        up.last().uri,
+        "/admin/x?q=1",
+        "the app sees the path that was matched"
+    );
     assert_eq!(up.hits(), 1);
 }

@@ -27,18 +27,37 @@ fn upstream_connections_are_kept_alive_and_reused() {
     for _ in 0..20 {
         assert_eq!(c.get(p.url("/x")).send().unwrap().status(), 200);
     }
-    let conns = up.record.connections.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(conns <= 2, "20 sequential requests used {conns} upstream connections");
+    let conns = up
+        .record
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        conns <= 2,
+        "20 sequential requests used {conns} upstream connections"
+    );
 }
 
 #[test]
 fn refused_connection_is_502_upstream_unavailable() {
     // A port that was just free: nothing listens there.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let p = start(&config(closed, DEFAULT_ROUTE));
-    let body = assert_problem(client().get(p.url("/x")).send().unwrap(), 502, "upstream_unavailable");
+    let body = assert_problem(
+        client().get(p.url("/x")).send().unwrap(),
+        502,
+        "upstream_unavailable",
+    );
     assert_eq!(body["title"], "Bad Gateway");
-    assert_eq!(metric(&p, "rampart_rejections_total{code=\"upstream_unavailable\",route=\"default\"}"), Some(1.0));
+    assert_eq!(
+        metric(
+            &p,
+            "rampart_rejections_total{code=\"upstream_unavailable\",route=\"default\"}"
+        ),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -46,10 +65,21 @@ fn slow_app_is_504_upstream_timeout() {
     let up = RecordingUpstream::start();
     let cfg = config(up.addr, DEFAULT_ROUTE).replace("read_timeout: 5s", "read_timeout: 300ms");
     let p = start(&cfg);
-    assert_problem(client().get(p.url("/delay/3000")).send().unwrap(), 504, "upstream_timeout");
-    assert_eq!(up.hits(), 1, "the app got the request once (no retry configured)");
+    assert_problem(
+        client().get(p.url("/delay/3000")).send().unwrap(),
+        504,
+        "upstream_timeout",
+    );
+    assert_eq!(
+        up.hits(),
+        1,
+        "the app got the request once (no retry configured)"
+    );
     // A quick answer on the same route is fine.
-    assert_eq!(client().get(p.url("/delay/1")).send().unwrap().status(), 200);
+    assert_eq!(
+        client().get(p.url("/delay/1")).send().unwrap().status(),
+        200
+    );
 }
 
 #[test]
@@ -59,7 +89,11 @@ fn route_timeout_bounds_the_whole_exchange() {
     let p = start(&config(up.addr, routes));
     // Within the upstream's 5s read_timeout the app would answer after 3s: only the
     // route's 300ms budget turns this into a 504.
-    assert_problem(client().get(p.url("/delay/3000")).send().unwrap(), 504, "upstream_timeout");
+    assert_problem(
+        client().get(p.url("/delay/3000")).send().unwrap(),
+        504,
+        "upstream_timeout",
+    );
 }
 
 #[test]
@@ -97,12 +131,24 @@ fn oversized_heads_get_414_and_431() {
     ));
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(2000));
     let answer = raw(p.addr, long_uri.as_bytes());
-    assert_eq!((raw_status(&answer), raw_json(&answer)["code"].clone()), (414, "uri_too_long".into()));
-    let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "v".repeat(5000));
+    assert_eq!(
+        (raw_status(&answer), raw_json(&answer)["code"].clone()),
+        (414, "uri_too_long".into())
+    );
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(5000)
+    );
     let answer = raw(p.addr, big.as_bytes());
-    assert_eq!((raw_status(&answer), raw_json(&answer)["code"].clone()), (431, "headers_too_large".into()));
+    assert_eq!(
+        (raw_status(&answer), raw_json(&answer)["code"].clone()),
+        (431, "headers_too_large".into())
+    );
     let many: String = (0..12).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let answer = raw(p.addr, format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes());
+    let answer = raw(
+        p.addr,
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes(),
+    );
     assert_eq!(raw_status(&answer), 431);
     assert_eq!(up.hits(), 0);
 }

@@ -18,8 +18,16 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "(document)" } else { &self.path };
-        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, path, self.message)
+        let path = if self.path.is_empty() {
+            "(document)"
+        } else {
+            &self.path
+        };
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, path, self.message
+        )
     }
 }
 
@@ -148,7 +156,10 @@ pub fn load_str(
     let mut index = 0;
     problems.errors.retain(|e| {
         index += 1;
-        index <= structural || !removed.iter().any(|r| e.path == *r || e.path.starts_with(&format!("{r}.")))
+        index <= structural
+            || !removed
+                .iter()
+                .any(|r| e.path == *r || e.path.starts_with(&format!("{r}.")))
     });
     if problems.errors.is_empty() {
         Ok(LoadedConfig {
@@ -169,7 +180,10 @@ pub fn load_str(
 /// the tree (a sequence item becomes null first, then is removed) and deserialization runs
 /// again, until it succeeds or a problem can't be stepped over (a missing required field).
 /// Returns the config and the paths that were dropped, or None if it never succeeded.
-fn deserialize_all(mut value: serde_json::Value, problems: &mut Problems) -> Option<(Config, Vec<String>)> {
+fn deserialize_all(
+    mut value: serde_json::Value,
+    problems: &mut Problems,
+) -> Option<(Config, Vec<String>)> {
     const MAX_PASSES: usize = 64;
     let mut unknown = std::collections::BTreeSet::new();
     let mut removed: Vec<String> = Vec::new();
@@ -209,7 +223,9 @@ fn deserialize_all(mut value: serde_json::Value, problems: &mut Problems) -> Opt
 fn drop_value(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
     use serde_path_to_error::Segment;
     let segments: Vec<&Segment> = path.iter().collect();
-    let Some((last, parents)) = segments.split_last() else { return false };
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
     let mut node = value;
     for seg in parents {
         node = match (seg, node) {
@@ -217,10 +233,12 @@ fn drop_value(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -
                 Some(v) => v,
                 None => return false,
             },
-            (Segment::Seq { index }, serde_json::Value::Array(items)) => match items.get_mut(*index) {
-                Some(v) => v,
-                None => return false,
-            },
+            (Segment::Seq { index }, serde_json::Value::Array(items)) => {
+                match items.get_mut(*index) {
+                    Some(v) => v,
+                    None => return false,
+                }
+            }
             _ => return false,
         };
     }

@@ -30,18 +30,19 @@ pub struct Cidr(pub ipnet::IpNet);
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
-        return Err("expected a duration like \"250ms\", \"5s\" or \"2m\", got an empty string".into());
+        return Err(
+            "expected a duration like \"250ms\", \"5s\" or \"2m\", got an empty string".into(),
+        );
     }
     // humantime accepts bare numbers nowhere, which is what we want: "5" is ambiguous.
-    humantime::parse_duration(t)
-        .map_err(|e| format!("expected a duration like \"250ms\", \"5s\" or \"2m\", got \"{s}\" ({e})"))
+    humantime::parse_duration(t).map_err(|e| {
+        format!("expected a duration like \"250ms\", \"5s\" or \"2m\", got \"{s}\" ({e})")
+    })
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     let bad = || format!("expected a size like 512, \"64KiB\", \"1MiB\" or \"10MB\", got \"{s}\"");
     if digits.is_empty() {
@@ -58,7 +59,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "GiB" | "G" => 1 << 30,
         _ => return Err(bad()),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size \"{s}\" is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size \"{s}\" is too large"))
 }
 
 pub fn parse_rate(s: &str) -> Result<Rate, String> {
@@ -86,7 +88,9 @@ pub fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
     if let Ok(ip) = t.parse::<std::net::IpAddr>() {
         return Ok(ipnet::IpNet::from(ip));
     }
-    Err(format!("expected a CIDR like \"10.0.0.0/8\" or an IP address, got \"{s}\""))
+    Err(format!(
+        "expected a CIDR like \"10.0.0.0/8\" or an IP address, got \"{s}\""
+    ))
 }
 
 impl fmt::Display for Rate {
@@ -120,14 +124,20 @@ impl<T> Visitor<'_> for StrVisitor<T> {
         if self.ints {
             (self.parse)(&v.to_string()).map_err(E::custom)
         } else {
-            Err(E::custom(format!("expected {}, got the number {v}", self.expecting)))
+            Err(E::custom(format!(
+                "expected {}, got the number {v}",
+                self.expecting
+            )))
         }
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
         if v >= 0 {
             self.visit_u64(v as u64)
         } else {
-            Err(E::custom(format!("expected {}, got the number {v}", self.expecting)))
+            Err(E::custom(format!(
+                "expected {}, got the number {v}",
+                self.expecting
+            )))
         }
     }
 }
@@ -146,11 +156,14 @@ macro_rules! str_deserialize {
     };
 }
 
-str_deserialize!(ConfigDuration, "a duration like \"5s\"", false, |s| parse_duration(s)
-    .map(ConfigDuration));
-str_deserialize!(ByteSize, "a size like \"1MiB\"", true, |s| parse_size(s).map(ByteSize));
+str_deserialize!(ConfigDuration, "a duration like \"5s\"", false, |s| {
+    parse_duration(s).map(ConfigDuration)
+});
+str_deserialize!(ByteSize, "a size like \"1MiB\"", true, |s| parse_size(s)
+    .map(ByteSize));
 str_deserialize!(Rate, "a rate like \"60/minute\"", false, parse_rate);
-str_deserialize!(Cidr, "a CIDR like \"10.0.0.0/8\"", false, |s| parse_cidr(s).map(Cidr));
+str_deserialize!(Cidr, "a CIDR like \"10.0.0.0/8\"", false, |s| parse_cidr(s)
+    .map(Cidr));
 
 #[cfg(test)]
 mod tests {
@@ -174,7 +187,14 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Ok(1_048_576));
         assert_eq!(parse_size("10MB"), Ok(10_000_000));
         assert_eq!(parse_size("8 KiB"), Ok(8192));
-        for bad in ["", "MiB", "1.5MiB", "10 parsecs", "-1", "99999999999999999999GiB"] {
+        for bad in [
+            "",
+            "MiB",
+            "1.5MiB",
+            "10 parsecs",
+            "-1",
+            "99999999999999999999GiB",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should not parse");
         }
     }
@@ -184,9 +204,19 @@ mod tests {
         let r = parse_rate("60/minute").unwrap();
         assert_eq!((r.count, r.per), (60, Duration::from_secs(60)));
         assert_eq!(parse_rate("5/s").unwrap().per, Duration::from_secs(1));
-        assert_eq!(parse_rate("100/d").unwrap().per, Duration::from_secs(86_400));
+        assert_eq!(
+            parse_rate("100/d").unwrap().per,
+            Duration::from_secs(86_400)
+        );
         assert_eq!(parse_rate("60/minute").unwrap().to_string(), "60/minute");
-        for bad in ["60 per min", "60", "/minute", "0/second", "x/second", "60/fortnight"] {
+        for bad in [
+            "60 per min",
+            "60",
+            "/minute",
+            "0/second",
+            "x/second",
+            "60/fortnight",
+        ] {
             assert!(parse_rate(bad).is_err(), "{bad:?} should not parse");
         }
     }

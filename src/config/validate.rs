@@ -21,7 +21,10 @@ pub fn validate(c: &Config, base_dir: &Path, p: &mut Problems) {
     for (i, route) in c.routes.iter().enumerate() {
         let path = join_index("routes", i);
         if !names.insert(route.name.as_str()) {
-            p.at(&join_key(&path, "name"), format!("duplicate route name \"{}\"", route.name));
+            p.at(
+                &join_key(&path, "name"),
+                format!("duplicate route name \"{}\"", route.name),
+            );
         }
         self::route(&path, route, c, base_dir, p);
     }
@@ -50,7 +53,10 @@ fn server(s: &Server, p: &mut Problems) {
     }
     if let Some(token) = &s.admin_token {
         if token.is_empty() {
-            p.at("server.admin_token", "must not be empty (leave it out to disable)");
+            p.at(
+                "server.admin_token",
+                "must not be empty (leave it out to disable)",
+            );
         } else if s.environment == Environment::Production {
             let lower = token.to_ascii_lowercase();
             if token.len() < 16 {
@@ -69,7 +75,10 @@ fn server(s: &Server, p: &mut Problems) {
     if let Some(tls) = &s.tls {
         for (field, file) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
             if !Path::new(file).is_file() {
-                p.at(&format!("server.tls.{field}"), format!("file \"{file}\" does not exist"));
+                p.at(
+                    &format!("server.tls.{field}"),
+                    format!("file \"{file}\" does not exist"),
+                );
             }
         }
     }
@@ -82,7 +91,10 @@ fn socket_addr(path: &str, value: &str, p: &mut Problems) -> Option<SocketAddr> 
     match value.parse::<SocketAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
-            p.at(path, format!("expected an address like \"0.0.0.0:8080\", got \"{value}\""));
+            p.at(
+                path,
+                format!("expected an address like \"0.0.0.0:8080\", got \"{value}\""),
+            );
             None
         }
     }
@@ -95,7 +107,10 @@ fn client(c: &Client, p: &mut Problems) {
         ("client.max_uri_bytes", c.max_uri_bytes.0 == 0),
         ("client.max_header_bytes", c.max_header_bytes.0 == 0),
         ("client.max_headers", c.max_headers == 0),
-        ("client.max_requests_per_connection", c.max_requests_per_connection == 0),
+        (
+            "client.max_requests_per_connection",
+            c.max_requests_per_connection == 0,
+        ),
         ("client.max_connections", c.max_connections == 0),
     ];
     for (path, is_zero) in positive {
@@ -107,7 +122,10 @@ fn client(c: &Client, p: &mut Problems) {
         p.at("client.max_header_bytes", "must be at most 1MiB");
     }
     if c.max_uri_bytes.0 > c.max_header_bytes.0 {
-        p.at("client.max_uri_bytes", "must not exceed client.max_header_bytes");
+        p.at(
+            "client.max_uri_bytes",
+            "must not exceed client.max_header_bytes",
+        );
     }
     if c.max_headers > 256 {
         p.at("client.max_headers", "must be at most 256");
@@ -116,7 +134,10 @@ fn client(c: &Client, p: &mut Problems) {
 
 fn upstream(path: &str, u: &Upstream, p: &mut Problems) {
     if u.endpoints.is_empty() {
-        p.at(&join_key(path, "endpoints"), "needs at least one endpoint (host:port)");
+        p.at(
+            &join_key(path, "endpoints"),
+            "needs at least one endpoint (host:port)",
+        );
     }
     for (i, ep) in u.endpoints.iter().enumerate() {
         if let Err(msg) = host_port(ep) {
@@ -138,7 +159,10 @@ fn upstream(path: &str, u: &Upstream, p: &mut Problems) {
     }
     if let Some(q) = &u.queue {
         if q.timeout.0.is_zero() && q.max > 0 {
-            p.at(&join_key(path, "queue.timeout"), "must be greater than zero when queue.max > 0");
+            p.at(
+                &join_key(path, "queue.timeout"),
+                "must be greater than zero when queue.max > 0",
+            );
         }
     }
     if let Some(h) = &u.health_check {
@@ -191,7 +215,10 @@ fn upstream(path: &str, u: &Upstream, p: &mut Problems) {
             p.at(&join_key(&rp, "attempts"), "must be at most 10");
         }
         if r.max_backoff.0 < r.backoff.0 {
-            p.at(&join_key(&rp, "max_backoff"), "must be at least retry.backoff");
+            p.at(
+                &join_key(&rp, "max_backoff"),
+                "must be at least retry.backoff",
+            );
         }
         if !(0.0..=1.0).contains(&r.budget_ratio) {
             p.at(&join_key(&rp, "budget_ratio"), "must be in [0, 1]");
@@ -209,7 +236,9 @@ fn host_port(s: &str) -> Result<(), String> {
     let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
     let host_ok = !host.is_empty()
         && host.len() <= 253
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
     if port_ok && host_ok {
         Ok(())
     } else {
@@ -225,7 +254,11 @@ fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut Problems) {
         let known: Vec<&str> = c.upstreams.keys().map(String::as_str).collect();
         p.at(
             &join_key(path, "upstream"),
-            format!("unknown upstream \"{}\" (defined: {})", r.upstream, known.join(", ")),
+            format!(
+                "unknown upstream \"{}\" (defined: {})",
+                r.upstream,
+                known.join(", ")
+            ),
         );
     }
     route_match(&join_key(path, "match"), &r.matcher, p);
@@ -236,7 +269,10 @@ fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut Problems) {
         }
         if let RateKey::Header(name) = &limit.key {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                p.at(&join_key(&lp, "key"), format!("\"{name}\" is not a valid header name"));
+                p.at(
+                    &join_key(&lp, "key"),
+                    format!("\"{name}\" is not a valid header name"),
+                );
             }
         }
     }
@@ -254,10 +290,16 @@ fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut Problems) {
         let file = base_dir.join(schema);
         let sp = join_key(path, "json_schema");
         match std::fs::read_to_string(&file) {
-            Err(e) => p.at(&sp, format!("cannot read schema file \"{}\": {e}", file.display())),
+            Err(e) => p.at(
+                &sp,
+                format!("cannot read schema file \"{}\": {e}", file.display()),
+            ),
             Ok(text) => {
                 if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
-                    p.at(&sp, format!("schema file \"{}\" is not valid JSON: {e}", file.display()));
+                    p.at(
+                        &sp,
+                        format!("schema file \"{}\" is not valid JSON: {e}", file.display()),
+                    );
                 }
             }
         }
@@ -270,10 +312,16 @@ fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut Problems) {
     if let Some(f) = &r.fallback {
         let fp = join_key(path, "fallback");
         if !(200..=599).contains(&f.status) {
-            p.at(&join_key(&fp, "status"), "must be a status code from 200 to 599");
+            p.at(
+                &join_key(&fp, "status"),
+                "must be a status code from 200 to 599",
+            );
         }
         if http::HeaderValue::from_str(&f.content_type).is_err() {
-            p.at(&join_key(&fp, "content_type"), "is not a valid header value");
+            p.at(
+                &join_key(&fp, "content_type"),
+                "is not a valid header value",
+            );
         }
     }
     if let Some(h) = &r.headers {
@@ -284,34 +332,59 @@ fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut Problems) {
     }
     if let Some(u) = &r.uploads {
         if u.allow.is_empty() {
-            p.at(&join_key(path, "uploads.allow"), "must list at least one file type");
+            p.at(
+                &join_key(path, "uploads.allow"),
+                "must list at least one file type",
+            );
         }
     }
 }
 
 fn route_match(path: &str, m: &RouteMatch, p: &mut Problems) {
-    let set = [m.path.is_some(), m.path_prefix.is_some(), m.path_regex.is_some()];
+    let set = [
+        m.path.is_some(),
+        m.path_prefix.is_some(),
+        m.path_regex.is_some(),
+    ];
     match set.iter().filter(|b| **b).count() {
         0 => p.at(path, "needs one of `path`, `path_prefix` or `path_regex`"),
         1 => {}
-        _ => p.at(path, "takes only one of `path`, `path_prefix` or `path_regex`"),
+        _ => p.at(
+            path,
+            "takes only one of `path`, `path_prefix` or `path_regex`",
+        ),
     }
     for (field, value) in [("path", &m.path), ("path_prefix", &m.path_prefix)] {
         if let Some(v) = value {
             if !v.starts_with('/') {
-                p.at(&join_key(path, field), format!("must start with /, got \"{v}\""));
+                p.at(
+                    &join_key(path, field),
+                    format!("must start with /, got \"{v}\""),
+                );
             }
         }
     }
     if let Some(re) = &m.path_regex {
         if let Err(e) = regex::Regex::new(re) {
-            let msg = e.to_string().lines().last().unwrap_or("").trim().to_string();
-            p.at(&join_key(path, "path_regex"), format!("invalid regular expression: {msg}"));
+            let msg = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            p.at(
+                &join_key(path, "path_regex"),
+                format!("invalid regular expression: {msg}"),
+            );
         }
     }
     if let Some(methods) = &m.methods {
         if methods.is_empty() {
-            p.at(&join_key(path, "methods"), "must list at least one method (or be left out)");
+            p.at(
+                &join_key(path, "methods"),
+                "must list at least one method (or be left out)",
+            );
         }
         for (i, method) in methods.iter().enumerate() {
             if !is_method(method) {
@@ -328,18 +401,24 @@ fn route_match(path: &str, m: &RouteMatch, p: &mut Problems) {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '*'));
         if !ok {
-            p.at(&join_key(path, "host"), format!("\"{host}\" is not a valid host name"));
+            p.at(
+                &join_key(path, "host"),
+                format!("\"{host}\" is not a valid host name"),
+            );
         }
     }
 }
 
 fn is_method(m: &str) -> bool {
-    !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+    !m.is_empty()
+        && m.bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
 }
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn is_media_type(t: &str) -> bool {
@@ -351,13 +430,19 @@ fn security_headers(path: &str, h: &SecurityHeaders, p: &mut Problems) {
     let fields = [
         ("strict_transport_security", &h.strict_transport_security),
         ("content_security_policy", &h.content_security_policy),
-        ("content_security_policy_report_only", &h.content_security_policy_report_only),
+        (
+            "content_security_policy_report_only",
+            &h.content_security_policy_report_only,
+        ),
         ("x_content_type_options", &h.x_content_type_options),
         ("x_frame_options", &h.x_frame_options),
         ("referrer_policy", &h.referrer_policy),
         ("permissions_policy", &h.permissions_policy),
         ("cross_origin_opener_policy", &h.cross_origin_opener_policy),
-        ("cross_origin_resource_policy", &h.cross_origin_resource_policy),
+        (
+            "cross_origin_resource_policy",
+            &h.cross_origin_resource_policy,
+        ),
     ];
     for (field, setting) in fields {
         if let HeaderSetting::Value(v) = setting {
@@ -369,13 +454,20 @@ fn security_headers(path: &str, h: &SecurityHeaders, p: &mut Problems) {
             }
         }
     }
-    header_names(&join_key(path, "remove"), h.remove.as_deref().unwrap_or(&[]), p);
+    header_names(
+        &join_key(path, "remove"),
+        h.remove.as_deref().unwrap_or(&[]),
+        p,
+    );
 }
 
 fn header_names(path: &str, names: &[String], p: &mut Problems) {
     for (i, name) in names.iter().enumerate() {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            p.at(&join_index(path, i), format!("\"{name}\" is not a valid header name"));
+            p.at(
+                &join_index(path, i),
+                format!("\"{name}\" is not a valid header name"),
+            );
         }
     }
 }
@@ -392,15 +484,15 @@ fn cors(path: &str, c: &Cors, env: Environment, p: &mut Problems) {
             }
             continue;
         }
-        let valid = origin
-            .split_once("://")
-            .is_some_and(|(scheme, rest)| {
-                matches!(scheme, "http" | "https")
-                    && !rest.is_empty()
-                    && !rest.contains('/')
-                    && rest.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '.' | ':' | '*'))
-                    && (!rest.contains('*') || rest.starts_with("*.") && rest.matches('*').count() == 1)
-            });
+        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest.contains('/')
+                && rest
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '.' | ':' | '*'))
+                && (!rest.contains('*') || rest.starts_with("*.") && rest.matches('*').count() == 1)
+        });
         if !valid {
             p.at(
                 &op,
@@ -411,7 +503,10 @@ fn cors(path: &str, c: &Cors, env: Environment, p: &mut Problems) {
     if let Some(methods) = &c.allow_methods {
         for (i, m) in methods.iter().enumerate() {
             if !is_method(m) {
-                p.at(&join_index(&join_key(path, "allow_methods"), i), format!("\"{m}\" is not an HTTP method"));
+                p.at(
+                    &join_index(&join_key(path, "allow_methods"), i),
+                    format!("\"{m}\" is not an HTTP method"),
+                );
             }
         }
     }
@@ -426,15 +521,25 @@ fn dependencies(h: &Health, p: &mut Problems) {
         if d.name.trim().is_empty() {
             p.at(&join_key(&dp, "name"), "must not be empty");
         } else if !names.insert(d.name.as_str()) {
-            p.at(&join_key(&dp, "name"), format!("duplicate dependency name \"{}\"", d.name));
+            p.at(
+                &join_key(&dp, "name"),
+                format!("duplicate dependency name \"{}\"", d.name),
+            );
         }
         match (&d.http, &d.tcp) {
             (Some(url), None) => {
-                let ok = url
-                    .strip_prefix("http://")
-                    .is_some_and(|rest| rest.split('/').next().is_some_and(|hp| host_port(hp).is_ok() || !hp.is_empty() && !hp.contains(':')));
+                let ok = url.strip_prefix("http://").is_some_and(|rest| {
+                    rest.split('/').next().is_some_and(|hp| {
+                        host_port(hp).is_ok() || !hp.is_empty() && !hp.contains(':')
+                    })
+                });
                 if !ok {
-                    p.at(&join_key(&dp, "http"), format!("expected a URL like \"http://127.0.0.1:8001/health\", got \"{url}\""));
+                    p.at(
+                        &join_key(&dp, "http"),
+                        format!(
+                            "expected a URL like \"http://127.0.0.1:8001/health\", got \"{url}\""
+                        ),
+                    );
                 }
             }
             (None, Some(addr)) => {
@@ -458,13 +563,22 @@ fn store(s: &RateLimitStore, p: &mut Problems) {
         p.at("rate_limit_store.max_keys", "must be greater than zero");
     }
     match (&s.kind, &s.redis) {
-        (StoreKind::Redis, None) => p.at("rate_limit_store", "kind: redis needs a `redis:` section with its url"),
+        (StoreKind::Redis, None) => p.at(
+            "rate_limit_store",
+            "kind: redis needs a `redis:` section with its url",
+        ),
         (_, Some(r)) => {
             if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
-                p.at("rate_limit_store.redis.url", format!("expected redis://host:port, got \"{}\"", r.url));
+                p.at(
+                    "rate_limit_store.redis.url",
+                    format!("expected redis://host:port, got \"{}\"", r.url),
+                );
             }
             if r.timeout.0.is_zero() {
-                p.at("rate_limit_store.redis.timeout", "must be greater than zero");
+                p.at(
+                    "rate_limit_store.redis.timeout",
+                    "must be greater than zero",
+                );
             }
         }
         _ => {}
@@ -472,8 +586,17 @@ fn store(s: &RateLimitStore, p: &mut Problems) {
 }
 
 fn logging(l: &Logging, p: &mut Problems) {
-    if !matches!(l.level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
-        p.at("logging.level", format!("expected trace, debug, info, warn or error, got \"{}\"", l.level));
+    if !matches!(
+        l.level.as_str(),
+        "trace" | "debug" | "info" | "warn" | "error"
+    ) {
+        p.at(
+            "logging.level",
+            format!(
+                "expected trace, debug, info, warn or error, got \"{}\"",
+                l.level
+            ),
+        );
     }
     header_names("logging.redact_headers", &l.redact_headers, p);
 }

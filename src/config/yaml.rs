@@ -35,14 +35,23 @@ impl SpanIndex {
             }
             match parent_path(p) {
                 Some(parent) => p = parent,
-                None => return self.values.get("").copied().unwrap_or(Pos { line: 1, column: 1 }),
+                None => {
+                    return self
+                        .values
+                        .get("")
+                        .copied()
+                        .unwrap_or(Pos { line: 1, column: 1 })
+                }
             }
         }
     }
 
     /// Where the key naming `path` is written (for unknown keys), else where its value is.
     pub fn key(&self, path: &str) -> Pos {
-        self.keys.get(path).copied().unwrap_or_else(|| self.value(path))
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.value(path))
     }
 }
 
@@ -82,10 +91,7 @@ pub struct Parsed {
 }
 
 /// Parses `text`; `env` resolves `${VAR}` (None = unset, an error).
-pub fn parse(
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Parsed, Vec<YamlProblem>> {
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, Vec<YamlProblem>> {
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         vec![YamlProblem {
             pos: Pos {
@@ -166,7 +172,11 @@ impl Converter<'_> {
                         YamlData::Value(Scalar::Integer(i)) => i.to_string(),
                         YamlData::Value(Scalar::Boolean(b)) => b.to_string(),
                         _ => {
-                            self.problem(pos_of(k), &path, "mapping keys must be plain strings".into());
+                            self.problem(
+                                pos_of(k),
+                                &path,
+                                "mapping keys must be plain strings".into(),
+                            );
                             continue;
                         }
                     };
@@ -178,7 +188,11 @@ impl Converter<'_> {
                 Value::Object(out)
             }
             YamlData::Alias(_) | YamlData::BadValue => {
-                self.problem(pos, &path, "unresolvable YAML value (unknown alias?)".into());
+                self.problem(
+                    pos,
+                    &path,
+                    "unresolvable YAML value (unknown alias?)".into(),
+                );
                 Value::Null
             }
         }
@@ -225,7 +239,11 @@ impl Converter<'_> {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
-                self.problem(pos, path, format!("invalid variable name \"{name}\" in \"${{{name}}}\""));
+                self.problem(
+                    pos,
+                    path,
+                    format!("invalid variable name \"{name}\" in \"${{{name}}}\""),
+                );
             } else {
                 match (self.env)(name) {
                     Some(v) => out.push_str(&v),
@@ -253,14 +271,42 @@ mod tests {
 
     #[test]
     fn index_points_at_values_and_keys() {
-        let text = "server:\n  listen: 0.0.0.0:8080\nroutes:\n  - name: a\n    match: { path: /x }\n";
+        let text =
+            "server:\n  listen: 0.0.0.0:8080\nroutes:\n  - name: a\n    match: { path: /x }\n";
         let parsed = parse(text, &no_env).unwrap();
-        assert_eq!(parsed.index.value("server.listen"), Pos { line: 2, column: 11 });
-        assert_eq!(parsed.index.key("server.listen"), Pos { line: 2, column: 3 });
-        assert_eq!(parsed.index.value("routes[0].name"), Pos { line: 4, column: 11 });
-        assert_eq!(parsed.index.value("routes[0].match.path"), Pos { line: 5, column: 20 });
+        assert_eq!(
+            parsed.index.value("server.listen"),
+            Pos {
+                line: 2,
+                column: 11
+            }
+        );
+        assert_eq!(
+            parsed.index.key("server.listen"),
+            Pos { line: 2, column: 3 }
+        );
+        assert_eq!(
+            parsed.index.value("routes[0].name"),
+            Pos {
+                line: 4,
+                column: 11
+            }
+        );
+        assert_eq!(
+            parsed.index.value("routes[0].match.path"),
+            Pos {
+                line: 5,
+                column: 20
+            }
+        );
         // A path that does not exist falls back to its closest parent.
-        assert_eq!(parsed.index.value("routes[0].match.nope"), Pos { line: 5, column: 12 });
+        assert_eq!(
+            parsed.index.value("routes[0].match.nope"),
+            Pos {
+                line: 5,
+                column: 12
+            }
+        );
         assert_eq!(parsed.value["routes"][0]["match"]["path"], "/x");
     }
 
@@ -274,7 +320,11 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].path, "b");
         assert_eq!(errs[0].pos, Pos { line: 2, column: 4 });
-        assert!(errs[0].message.contains("MISSING is not set"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("MISSING is not set"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]

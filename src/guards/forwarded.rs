@@ -33,9 +33,13 @@ pub fn client_ip(
     let mut last = peer;
     let mut saw_any = false;
     for value in forwarded_for.iter().rev() {
-        let Ok(value) = std::str::from_utf8(value) else { return last };
+        let Ok(value) = std::str::from_utf8(value) else {
+            return last;
+        };
         for entry in value.rsplit(',') {
-            let Some(ip) = parse_forwarded_ip(entry.trim()) else { return last };
+            let Some(ip) = parse_forwarded_ip(entry.trim()) else {
+                return last;
+            };
             saw_any = true;
             if !is_trusted(ip, trusted) {
                 return ip;
@@ -95,8 +99,10 @@ pub fn forwarded_for_value(peer: IpAddr, peer_trusted: bool, existing: &[&[u8]])
 pub fn is_sane_request_id(v: &[u8]) -> bool {
     !v.is_empty()
         && v.len() <= 200
-        && v.iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=' | b'@'))
+        && v.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=' | b'@')
+        })
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -117,7 +123,10 @@ pub fn new_request_id(random: u128) -> String {
     let mut hex = Vec::with_capacity(32);
     push_hex(&mut hex, v, 32);
     let mut out = String::with_capacity(36);
-    for (i, range) in [(0..8), (8..12), (12..16), (16..20), (20..32)].into_iter().enumerate() {
+    for (i, range) in [(0..8), (8..12), (12..16), (16..20), (20..32)]
+        .into_iter()
+        .enumerate()
+    {
         if i > 0 {
             out.push('-');
         }
@@ -131,10 +140,18 @@ pub fn is_valid_traceparent(v: &[u8]) -> bool {
     if v.len() < 55 {
         return false;
     }
-    let lower_hex = |s: &[u8]| s.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+    let lower_hex = |s: &[u8]| {
+        s.iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
     let (version, trace, parent, flags) = (&v[0..2], &v[3..35], &v[36..52], &v[53..55]);
     let dashes = v[2] == b'-' && v[35] == b'-' && v[52] == b'-';
-    if !dashes || !lower_hex(version) || !lower_hex(trace) || !lower_hex(parent) || !lower_hex(flags) {
+    if !dashes
+        || !lower_hex(version)
+        || !lower_hex(trace)
+        || !lower_hex(parent)
+        || !lower_hex(flags)
+    {
         return false;
     }
     if version == b"ff" || trace.iter().all(|b| *b == b'0') || parent.iter().all(|b| *b == b'0') {
@@ -174,7 +191,10 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_client() {
         let t = nets(&["10.0.0.0/8"]);
-        assert_eq!(client_ip(ip("203.0.113.9"), &t, &[b"1.1.1.1"], None), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &t, &[b"1.1.1.1"], None),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
@@ -183,17 +203,35 @@ mod tests {
         let xff: &[&[u8]] = &[b"6.6.6.6, 198.51.100.7", b"10.1.1.1"];
         assert_eq!(client_ip(ip("10.0.0.2"), &t, xff, None), ip("198.51.100.7"));
         // All trusted: the left-most trusted hop is the best we know.
-        assert_eq!(client_ip(ip("10.0.0.2"), &t, &[b"10.9.9.9"], None), ip("10.9.9.9"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &t, &[b"10.9.9.9"], None),
+            ip("10.9.9.9")
+        );
         // Garbage stops the walk.
-        assert_eq!(client_ip(ip("10.0.0.2"), &t, &[b"1.1.1.1, junk"], None), ip("10.0.0.2"));
-        assert_eq!(client_ip(ip("10.0.0.2"), &t, &[], Some(b"192.0.2.1")), ip("192.0.2.1"));
-        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), &t, &[b"[2001:db8::1]:443"], None), ip("2001:db8::1"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &t, &[b"1.1.1.1, junk"], None),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &t, &[], Some(b"192.0.2.1")),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), &t, &[b"[2001:db8::1]:443"], None),
+            ip("2001:db8::1")
+        );
     }
 
     #[test]
     fn xff_value() {
-        assert_eq!(forwarded_for_value(ip("10.0.0.2"), true, &[b"1.1.1.1"]), "1.1.1.1, 10.0.0.2");
-        assert_eq!(forwarded_for_value(ip("203.0.113.9"), false, &[b"1.1.1.1"]), "203.0.113.9");
+        assert_eq!(
+            forwarded_for_value(ip("10.0.0.2"), true, &[b"1.1.1.1"]),
+            "1.1.1.1, 10.0.0.2"
+        );
+        assert_eq!(
+            forwarded_for_value(ip("203.0.113.9"), false, &[b"1.1.1.1"]),
+            "203.0.113.9"
+        );
         assert_eq!(forwarded_for_value(ip("10.0.0.2"), true, &[]), "10.0.0.2");
     }
 
@@ -215,12 +253,24 @@ mod tests {
     fn traceparents() {
         let good = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert!(is_valid_traceparent(good));
-        assert!(!is_valid_traceparent(b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"));
-        assert!(!is_valid_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"));
-        assert!(!is_valid_traceparent(b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
-        assert!(!is_valid_traceparent(b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));
-        assert!(!is_valid_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"));
-        assert!(is_valid_traceparent(b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"));
+        assert!(!is_valid_traceparent(
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"
+        ));
+        assert!(!is_valid_traceparent(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"
+        ));
+        assert!(!is_valid_traceparent(
+            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!is_valid_traceparent(
+            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!is_valid_traceparent(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"
+        ));
+        assert!(is_valid_traceparent(
+            b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"
+        ));
         assert!(!is_valid_traceparent(b"garbage"));
         let fresh = new_traceparent(0xabc, 0xdef);
         assert!(is_valid_traceparent(fresh.as_bytes()), "{fresh}");

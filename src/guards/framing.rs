@@ -54,7 +54,10 @@ pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject>
             Code::HeadersTooLarge,
             format!("more than {} request headers", limits.max_headers),
         )),
-        Err(e) => Err(Reject::new(Code::BadRequest, format!("malformed request head ({e})"))),
+        Err(e) => Err(Reject::new(
+            Code::BadRequest,
+            format!("malformed request head ({e})"),
+        )),
     }
 }
 
@@ -67,7 +70,10 @@ fn uri_limit(path: &str, limits: &HeadLimits) -> Result<(), Reject> {
 }
 
 fn uri_too_long(limits: &HeadLimits) -> Reject {
-    Reject::new(Code::UriTooLong, format!("request target longer than {} bytes", limits.max_uri_bytes))
+    Reject::new(
+        Code::UriTooLong,
+        format!("request target longer than {} bytes", limits.max_uri_bytes),
+    )
 }
 
 fn headers_too_large(limits: &HeadLimits) -> Reject {
@@ -86,8 +92,11 @@ fn check_request(req: &httparse::Request) -> Result<(), Reject> {
     let method = req.method.unwrap_or("");
     let path = req.path.unwrap_or("");
     if method == "CONNECT" {
-        return Err(Reject::new(Code::MethodNotAllowed, "CONNECT is not proxied")
-            .with_allow(http::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")));
+        return Err(
+            Reject::new(Code::MethodNotAllowed, "CONNECT is not proxied").with_allow(
+                http::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            ),
+        );
     }
     // Origin-form only (and `*` for OPTIONS): an absolute-form target could name another
     // host than the Host header and be routed differently by the app than by us.
@@ -151,7 +160,11 @@ fn is_valid_host(v: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits { max_uri_bytes: 64, max_header_bytes: 256, max_headers: 4 };
+    const LIMITS: HeadLimits = HeadLimits {
+        max_uri_bytes: 64,
+        max_header_bytes: 256,
+        max_headers: 4,
+    };
 
     fn check(raw: &str) -> Result<HeadStatus, (Code, u16)> {
         check_head(raw.as_bytes(), &LIMITS).map_err(|r| (r.code, r.status))
@@ -161,7 +174,10 @@ mod tests {
     fn complete_and_partial_heads() {
         let raw = "GET /x HTTP/1.1\r\nHost: a\r\n\r\nbody";
         assert_eq!(check(raw), Ok(HeadStatus::Complete(raw.len() - 4)));
-        assert_eq!(check("GET /x HTTP/1.1\r\nHost: a\r\n"), Ok(HeadStatus::Partial));
+        assert_eq!(
+            check("GET /x HTTP/1.1\r\nHost: a\r\n"),
+            Ok(HeadStatus::Partial)
+        );
         assert_eq!(check("GE"), Ok(HeadStatus::Partial));
     }
 
@@ -171,7 +187,10 @@ mod tests {
         assert_eq!(check(&long), Err((Code::UriTooLong, 414)));
         let partial_line = format!("GET /{}", "a".repeat(100));
         assert_eq!(check(&partial_line), Err((Code::UriTooLong, 414)));
-        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "v".repeat(300));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "v".repeat(300)
+        );
         assert_eq!(check(&big), Err((Code::HeadersTooLarge, 431)));
         let big_partial = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "v".repeat(300));
         assert_eq!(check(&big_partial), Err((Code::HeadersTooLarge, 431)));

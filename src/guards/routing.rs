@@ -20,7 +20,9 @@ impl PathMatch {
             // `/api` matches `/api`, `/api/` and `/api/x`, never `/apix`.
             PathMatch::Prefix(p) => {
                 path.starts_with(p.as_str())
-                    && (p.ends_with('/') || path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
+                    && (p.ends_with('/')
+                        || path.len() == p.len()
+                        || path.as_bytes()[p.len()] == b'/')
             }
             PathMatch::Regex(re) => re.is_match(path),
         }
@@ -50,7 +52,9 @@ impl RouteMatcher {
         match &self.methods {
             None => true,
             // HEAD is served wherever GET is, as every HTTP server does.
-            Some(list) => list.iter().any(|m| m == method || (*method == Method::HEAD && *m == Method::GET)),
+            Some(list) => list
+                .iter()
+                .any(|m| m == method || (*method == Method::HEAD && *m == Method::GET)),
         }
     }
 }
@@ -97,10 +101,16 @@ pub fn find_route(
         path_matched = true;
     }
     if !path_matched {
-        return Err(Reject::new(Code::NotFound, Cow::Borrowed("no route matches this request")));
+        return Err(Reject::new(
+            Code::NotFound,
+            Cow::Borrowed("no route matches this request"),
+        ));
     }
     let mut allowed: Vec<&str> = Vec::new();
-    for r in routes.iter().filter(|r| r.host_matches(host) && r.path.matches(path)) {
+    for r in routes
+        .iter()
+        .filter(|r| r.host_matches(host) && r.path.matches(path))
+    {
         if let Some(methods) = &r.methods {
             for m in methods {
                 if !allowed.contains(&m.as_str()) {
@@ -113,7 +123,11 @@ pub fn find_route(
         }
     }
     let allow = HeaderValue::from_str(&allowed.join(", ")).unwrap_or(HeaderValue::from_static(""));
-    Err(Reject::new(Code::MethodNotAllowed, format!("method {method} is not allowed here")).with_allow(allow))
+    Err(Reject::new(
+        Code::MethodNotAllowed,
+        format!("method {method} is not allowed here"),
+    )
+    .with_allow(allow))
 }
 
 /// Normalizes a request path for matching and forwarding: percent-decodes unreserved
@@ -125,7 +139,8 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, Reject> {
     if !path.starts_with('/') {
         return Err(bad());
     }
-    let needs_work = path.contains('%') || path.contains("//") || path.contains("/.") || path.ends_with("/..");
+    let needs_work =
+        path.contains('%') || path.contains("//") || path.contains("/.") || path.ends_with("/..");
     if !needs_work {
         return Ok(Cow::Borrowed(path));
     }
@@ -142,7 +157,11 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, Reject> {
             if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') {
                 decoded.push(v);
             } else {
-                decoded.extend_from_slice(&[b'%', hex[0].to_ascii_uppercase(), hex[1].to_ascii_uppercase()]);
+                decoded.extend_from_slice(&[
+                    b'%',
+                    hex[0].to_ascii_uppercase(),
+                    hex[1].to_ascii_uppercase(),
+                ]);
             }
             i += 3;
         } else {
@@ -190,12 +209,19 @@ mod tests {
         let routes = vec![
             route(PathMatch::Exact("/health".into()), None, None),
             route(PathMatch::Prefix("/api".into()), Some(&["POST"]), None),
-            route(PathMatch::Regex(Regex::new("^/api/v[0-9]+/items$").unwrap()), None, None),
+            route(
+                PathMatch::Regex(Regex::new("^/api/v[0-9]+/items$").unwrap()),
+                None,
+                None,
+            ),
             route(PathMatch::Prefix("/".into()), None, None),
         ];
         assert_eq!(find_route(&routes, &Method::GET, None, "/health"), Ok(0));
         assert_eq!(find_route(&routes, &Method::POST, None, "/api/x"), Ok(1));
-        assert_eq!(find_route(&routes, &Method::GET, None, "/api/v2/items"), Ok(2));
+        assert_eq!(
+            find_route(&routes, &Method::GET, None, "/api/v2/items"),
+            Ok(2)
+        );
         assert_eq!(find_route(&routes, &Method::GET, None, "/api/x"), Ok(3));
         assert_eq!(find_route(&routes, &Method::GET, None, "/apix"), Ok(3));
     }
@@ -212,14 +238,27 @@ mod tests {
     fn not_found_and_method_not_allowed() {
         let routes = vec![
             route(PathMatch::Prefix("/webhooks".into()), Some(&["POST"]), None),
-            route(PathMatch::Prefix("/webhooks".into()), Some(&["GET", "PUT"]), Some("api.example.com")),
+            route(
+                PathMatch::Prefix("/webhooks".into()),
+                Some(&["GET", "PUT"]),
+                Some("api.example.com"),
+            ),
         ];
         let r = find_route(&routes, &Method::GET, Some("other"), "/nope").unwrap_err();
         assert_eq!((r.code, r.status), (Code::NotFound, 404));
-        let r = find_route(&routes, &Method::DELETE, Some("api.example.com:8080"), "/webhooks/x").unwrap_err();
+        let r = find_route(
+            &routes,
+            &Method::DELETE,
+            Some("api.example.com:8080"),
+            "/webhooks/x",
+        )
+        .unwrap_err();
         assert_eq!((r.code, r.status), (Code::MethodNotAllowed, 405));
-        assert_eq!(r.allow.unwrap(), "POST, GET, HEAD, PUT");
-        assert_eq!(find_route(&routes, &Method::HEAD, Some("API.example.com"), "/webhooks"), Ok(1));
+        assert_eq!(r.allow().unwrap(), "POST, GET, HEAD, PUT");
+        assert_eq!(
+            find_route(&routes, &Method::HEAD, Some("API.example.com"), "/webhooks"),
+            Ok(1)
+        );
     }
 
     #[test]
@@ -233,7 +272,11 @@ mod tests {
 
     #[test]
     fn normalization() {
-        let n = |p| normalize_path(p).map(|c| c.into_owned()).map_err(|r| r.code);
+        let n = |p| {
+            normalize_path(p)
+                .map(|c| c.into_owned())
+                .map_err(|r| r.code)
+        };
         assert!(matches!(normalize_path("/a/b"), Ok(Cow::Borrowed(_))));
         assert_eq!(n("/%61dmin"), Ok("/admin".into()));
         assert_eq!(n("//admin//x"), Ok("/admin/x".into()));

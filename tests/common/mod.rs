@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub use upstream::{RecordingUpstream, Seen};
+#[allow(unused_imports)]
+pub use upstream::RecordingUpstream;
 
 /// A running `rampart` process (the real binary, whose `main` calls `rampart::build`),
 /// killed when dropped. Each test gets its own process: Pingora keeps process-wide state
@@ -49,8 +50,14 @@ pub fn start_with_files(yaml: &str, files: &[(&str, &str)]) -> RampartProcess {
         .expect("spawn rampart");
     let logs: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
     for pipe in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -84,7 +91,10 @@ pub fn start_with_files(yaml: &str, files: &[(&str, &str)]) -> RampartProcess {
         let key = format!("{name}=");
         let at = started.find(&key).expect("address in start line") + key.len();
         let rest = &started[at..];
-        rest[..rest.find(' ').unwrap_or(rest.len())].trim_matches('"').parse().expect("address")
+        rest[..rest.find(' ').unwrap_or(rest.len())]
+            .trim_matches('"')
+            .parse()
+            .expect("address")
     };
     p.addr = field("listen");
     p.admin = field("admin");
@@ -190,7 +200,11 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
 
 /// The status code of a raw HTTP/1.1 answer.
 pub fn raw_status(answer: &str) -> u16 {
-    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The JSON body of a raw answer.
@@ -200,11 +214,21 @@ pub fn raw_json(answer: &str) -> serde_json::Value {
 }
 
 /// Asserts a response is our problem+json with `code` and `status`.
-pub fn assert_problem(resp: reqwest::blocking::Response, status: u16, code: &str) -> serde_json::Value {
+pub fn assert_problem(
+    resp: reqwest::blocking::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
     assert_eq!(resp.status().as_u16(), status);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     assert!(resp.headers().get("server").is_none(), "no Server header");
-    let id = resp.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_string();
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id")
+        .to_str()
+        .unwrap()
+        .to_string();
     let body: serde_json::Value = resp.json().expect("json body");
     assert_eq!(body["code"], code);
     assert_eq!(body["status"], status);
@@ -216,7 +240,12 @@ pub fn assert_problem(resp: reqwest::blocking::Response, status: u16, code: &str
 /// Scrapes `/metrics` and returns the value of the sample whose name and labels start with
 /// `selector` (e.g. `rampart_requests_total{method="GET",route="api",status="200"}`).
 pub fn metric(p: &RampartProcess, selector: &str) -> Option<f64> {
-    let text = client().get(p.admin_url("/metrics")).send().ok()?.text().ok()?;
+    let text = client()
+        .get(p.admin_url("/metrics"))
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
     text.lines()
         .find(|l| l.starts_with(selector) && l[selector.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())

@@ -50,22 +50,34 @@ impl RecordingUpstream {
         let rec = Arc::clone(&record);
         runtime.spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let conn_id = rec.connections.fetch_add(1, Ordering::SeqCst) + 1;
                 let rec = Arc::clone(&rec);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| handle(Arc::clone(&rec), conn_id, req));
+                    let service = hyper::service::service_fn(move |req| {
+                        handle(Arc::clone(&rec), conn_id, req)
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        RecordingUpstream { addr, record, _runtime: runtime }
+        RecordingUpstream {
+            addr,
+            record,
+            _runtime: runtime,
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
-        self.record.seen.lock().map(|s| s.clone()).unwrap_or_default()
+        self.record
+            .seen
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     pub fn hits(&self) -> usize {
@@ -77,11 +89,19 @@ impl RecordingUpstream {
     }
 }
 
-async fn handle(rec: Arc<Record>, connection: usize, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn handle(
+    rec: Arc<Record>,
+    connection: usize,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let now = rec.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     rec.high_water.fetch_max(now, Ordering::SeqCst);
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let path = parts.uri.path().to_string();
     if let Ok(mut seen) = rec.seen.lock() {
         seen.push(Seen {
@@ -96,7 +116,10 @@ async fn handle(rec: Arc<Record>, connection: usize, req: Request<Incoming>) -> 
     let resp = match (segments.next(), segments.next()) {
         (Some("status"), Some(code)) => {
             let code: u16 = code.parse().unwrap_or(500);
-            Response::builder().status(code).header("server", "gunicorn").body(Full::new(Bytes::from_static(b"status")))
+            Response::builder()
+                .status(code)
+                .header("server", "gunicorn")
+                .body(Full::new(Bytes::from_static(b"status")))
         }
         (Some("delay"), Some(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
@@ -105,9 +128,13 @@ async fn handle(rec: Arc<Record>, connection: usize, req: Request<Incoming>) -> 
         (Some("bytes"), Some(n)) => {
             let n: usize = n.parse().unwrap_or(0);
             let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
-            Response::builder().header("content-type", "application/octet-stream").body(Full::new(Bytes::from(data)))
+            Response::builder()
+                .header("content-type", "application/octet-stream")
+                .body(Full::new(Bytes::from(data)))
         }
-        (Some("echo"), _) => Response::builder().header("content-type", "application/octet-stream").body(Full::new(body)),
+        (Some("echo"), _) => Response::builder()
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(body)),
         _ => Response::builder()
             .header("content-type", "application/json")
             .header("server", "Werkzeug/3.0.1 Python/3.11")

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Rampart's benchmark harness (see shared BENCHMARKS.md): the pinned "proxy cost" placement.
+
+The proxy under test runs alone on CPU 1; wrk and the upstream (nginx answering `return 200`)
+share CPU 0. Targets: direct (no proxy), NGINX as a reverse proxy configured for the same job,
+and Rampart with a pass-through route. For each: req/s (median and range of N runs), the
+proxy's CPU microseconds per request (utime+stime from /proc), p50/p99 latency, and ratios.
+Every figure is a ratio measured in the same run; absolute numbers drift on shared machines.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SECURITY_HEADERS = [
+    ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Permissions-Policy", "geolocation=(), camera=(), microphone=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, IndexError):
+            pass
+    return total
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def start_nginx(workdir, name, conf_body, cpu):
+    d = Path(workdir) / name
+    (d / "logs").mkdir(parents=True, exist_ok=True)
+    conf = d / "nginx.conf"
+    conf.write_text(
+        "worker_processes 1;\ndaemon off;\nerror_log stderr error;\npid %s/nginx.pid;\n"
+        "events { worker_connections 4096; }\nhttp {\n access_log off;\n"
+        " client_body_temp_path %s/body; proxy_temp_path %s/proxy;\n"
+        " fastcgi_temp_path %s/f; uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n%s\n}\n"
+        % (d, d, d, d, d, d, conf_body)
+    )
+    proc = subprocess.Popen(["taskset", "-c", str(cpu), "nginx", "-c", str(conf), "-p", str(d)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc
+
+
+def wrk(port, seconds, connections, path="/"):
+    out = subprocess.run(
+        ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+         f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {"rps": rps, "total": total, "p50": pct(50), "p99": pct(99),
+            "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def rampart_config(listen, admin, upstream_port, all_features):
+    route = "  - { name: bench, match: { path_prefix: / }, upstream: app }\n"
+    return (
+        "server:\n"
+        f"  listen: 127.0.0.1:{listen}\n  admin_listen: 127.0.0.1:{admin}\n  threads: 1\n"
+        "  environment: development\n"
+        "upstreams:\n"
+        f"  app:\n    endpoints: [127.0.0.1:{upstream_port}]\n"
+        "routes:\n" + route +
+        "logging:\n  access_log: false\n  level: warn\n"
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
+    ap.add_argument("--out", default=str(ROOT / "bench/results/latest.md"))
+    args = ap.parse_args()
+
+    for tool in ("wrk", "nginx", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run bench/run, which installs it")
+    if os.cpu_count() < 2:
+        sys.exit("the pinned placement needs 2 CPUs")
+
+    work = tempfile.mkdtemp(prefix="rampart-bench-")
+    procs = []
+    try:
+        up_port = free_port()
+        procs.append(start_nginx(work, "upstream",
+                                 f" server {{ listen 127.0.0.1:{up_port}; keepalive_requests 1000000;"
+                                 f" location / {{ return 200 \"ok\"; }} }}", cpu=0))
+        ng_port = free_port()
+        headers = "\n".join(f"  add_header {k} \"{v}\" always;" for k, v in SECURITY_HEADERS)
+        procs.append(start_nginx(work, "proxy", f"""
+ upstream app {{ server 127.0.0.1:{up_port}; keepalive 64; }}
+ limit_req_zone $binary_remote_addr zone=perip:10m rate=100000000r/s;
+ server {{
+  listen 127.0.0.1:{ng_port};
+  keepalive_requests 1000000;
+  client_max_body_size 1m;
+  location / {{
+   limit_req zone=perip burst=100000 nodelay;
+   proxy_pass http://app;
+   proxy_http_version 1.1;
+   proxy_set_header Connection "";
+{headers}
+  }}
+ }}""", cpu=1))
+        rp_port, rp_admin = free_port(), free_port()
+        cfg = Path(work) / "rampart.yaml"
+        cfg.write_text(rampart_config(rp_port, rp_admin, up_port, False))
+        rampart = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(rampart)
+        for port in (up_port, ng_port, rp_port):
+            wait_port(port)
+        nginx_pids = [procs[1].pid] + children(procs[1].pid)
+
+        targets = [
+            ("direct", up_port, []),
+            ("nginx (proxy, limit_req, 8 headers)", ng_port, nginx_pids),
+            ("rampart (pass-through)", rp_port, [rampart.pid]),
+        ]
+        # Warm up every target, then interleave runs so drift hits all of them alike.
+        for _, port, _ in targets:
+            wrk(port, 1, args.connections)
+        results = {name: [] for name, _, _ in targets}
+        for _ in range(args.runs):
+            for name, port, pids in targets:
+                before = cpu_ticks(pids)
+                r = wrk(port, args.seconds, args.connections)
+                ticks = cpu_ticks(pids) - before
+                r["cpu_us"] = (ticks / CLK_TCK * 1e6 / r["total"]) if pids else None
+                results[name].append(r)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+    direct = statistics.median(r["rps"] for r in results["direct"])
+    nginx_name = targets[1][0]
+    nginx_cpu = statistics.median(r["cpu_us"] for r in results[nginx_name])
+    rows = []
+    for name, _, _ in targets:
+        runs = results[name]
+        rps = [r["rps"] for r in runs]
+        cpu = [r["cpu_us"] for r in runs if r["cpu_us"] is not None]
+        med_cpu = statistics.median(cpu) if cpu else None
+        rows.append((
+            name,
+            f"{statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f})",
+            f"{med_cpu:.1f}" if med_cpu else "-",
+            f"{statistics.median(rps) / direct:.2f}",
+            f"{med_cpu / nginx_cpu:.2f}x" if med_cpu else "-",
+            f"{statistics.median(r['p50'] for r in runs):.3f} / {statistics.median(r['p99'] for r in runs):.3f}",
+            str(sum(r["non2xx"] for r in runs)),
+        ))
+    header = ("target", "req/s median (min-max)", "CPU µs/req", "req/s vs direct", "CPU vs NGINX",
+              "p50 / p99 ms", "non-2xx")
+    lines = [
+        f"Pinned placement (proxy on CPU 1; wrk -t1 -c{args.connections} and the nginx upstream on CPU 0), "
+        f"{args.runs} runs x {args.seconds}s, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ] + ["| " + " | ".join(r) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).write_text(text)
+    print(f"(written to {args.out})")
+
+
+if __name__ == "__main__":
+    main()

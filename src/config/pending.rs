@@ -1,0 +1,45 @@
+//! Sections this version parses and validates but does not enforce yet. They are reported
+//! at start so nobody believes a protection is on when it is not.
+
+use super::model::Config;
+
+/// Field paths of configured settings that this version accepts without acting on them.
+pub fn not_yet_enforced(c: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut note = |cond: bool, path: String| {
+        if cond {
+            out.push(path);
+        }
+    };
+    for (i, r) in c.routes.iter().enumerate() {
+        let p = format!("routes[{i}]");
+        note(!r.rate_limit.is_empty(), format!("{p}.rate_limit"));
+        note(r.content_types.is_some(), format!("{p}.content_types"));
+        note(r.json_schema.is_some(), format!("{p}.json_schema"));
+        note(
+            r.allow_ips.is_some() || !r.deny_ips.is_empty(),
+            format!("{p}.allow_ips/deny_ips"),
+        );
+        note(r.uploads.is_some(), format!("{p}.uploads"));
+        note(r.fallback.is_some(), format!("{p}.fallback"));
+        note(r.headers.is_some(), format!("{p}.headers"));
+        note(r.cors.is_some(), format!("{p}.cors"));
+        note(r.shadow, format!("{p}.shadow"));
+    }
+    for (name, u) in &c.upstreams {
+        let p = format!("upstreams.{name}");
+        note(
+            u.max_in_flight.is_some() || u.queue.is_some(),
+            format!("{p}.max_in_flight/queue"),
+        );
+        note(u.health_check.is_some(), format!("{p}.health_check"));
+        note(u.circuit_breaker.is_some(), format!("{p}.circuit_breaker"));
+        note(u.retry.is_some(), format!("{p}.retry"));
+    }
+    note(c.cors.is_some(), "cors".into());
+    note(
+        !c.health.dependencies.is_empty(),
+        "health.dependencies".into(),
+    );
+    out
+}
