@@ -31,11 +31,12 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
 }
 
 fn problem(reject: Reject) -> Response<Vec<u8>> {
-    let request_id = crate::guards::forwarded::new_request_id(fastrand::u128(..));
-    let body = reject.body(&request_id).to_vec();
+    let id_bytes = crate::guards::forwarded::new_request_id(fastrand::u128(..));
+    let request_id = crate::guards::forwarded::ascii(&id_bytes);
+    let body = reject.body(request_id).to_vec();
     let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = respond(status, "application/problem+json", body);
-    if let Ok(id) = http::HeaderValue::from_str(&request_id) {
+    if let Ok(id) = http::HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-request-id", id);
     }
     if let Some(allow) = reject.allow() {

@@ -91,10 +91,11 @@ async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject) {
         .requests_total
         .with_label_values(&["", "OTHER", &crate::metrics::status_label(reject.status)])
         .inc();
-    let request_id = crate::guards::forwarded::new_request_id(fastrand::u128(..));
-    let body = reject.body(&request_id);
+    let id_bytes = crate::guards::forwarded::new_request_id(fastrand::u128(..));
+    let request_id = crate::guards::forwarded::ascii(&id_bytes);
+    let body = reject.body(request_id);
     let mut head = reject.header(body.len());
-    let _ = head.insert_header("x-request-id", request_id.as_str());
+    let _ = head.insert_header("x-request-id", request_id);
     let _ = head.insert_header(http::header::CONNECTION, "close");
     let bytes = reject::to_http1_bytes(&head, &body);
     // Best effort: the client may already be gone.

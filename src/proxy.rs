@@ -10,7 +10,7 @@ use crate::state::Shared;
 use crate::telemetry::{self, AccessRecord};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, HOST, USER_AGENT};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
@@ -21,9 +21,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const X_REQUEST_ID: &str = "x-request-id";
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
-const TRACEPARENT: &str = "traceparent";
+// Static names: inserting by `&str` would parse and validate the name on every request.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
@@ -102,7 +107,7 @@ impl RampartProxy {
 /// Headers every response carries, proxied or generated.
 fn decorate(head: &mut ResponseHeader, ctx: &Ctx) {
     if let Some(id) = &ctx.request_id {
-        let _ = head.insert_header(X_REQUEST_ID, id.clone());
+        let _ = head.insert_header(X_REQUEST_ID.clone(), id.clone());
     }
     // Never leak what serves the response (ours or the app's banner).
     let _ = head.remove_header(&http::header::SERVER);
@@ -148,7 +153,7 @@ fn classify(e: &Error) -> Option<Reject> {
 
 fn new_request_id() -> HeaderValue {
     let id = forwarded::new_request_id(fastrand::u128(..));
-    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
+    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[async_trait]
@@ -185,7 +190,7 @@ impl ProxyHttp for RampartProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let policy = Arc::clone(self.policy(ctx)?);
         let req = session.req_header();
-        ctx.request_id = Some(match req.headers.get(X_REQUEST_ID) {
+        ctx.request_id = Some(match req.headers.get(&X_REQUEST_ID) {
             Some(v) if forwarded::is_sane_request_id(v.as_bytes()) => v.clone(),
             _ => new_request_id(),
         });
@@ -201,11 +206,11 @@ impl ProxyHttp for RampartProxy {
         ctx.client_ip = if ctx.peer_trusted {
             let xff: Vec<&[u8]> = req
                 .headers
-                .get_all(X_FORWARDED_FOR)
+                .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .map(HeaderValue::as_bytes)
                 .collect();
-            let real_ip = req.headers.get("x-real-ip").map(HeaderValue::as_bytes);
+            let real_ip = req.headers.get(&X_REAL_IP).map(HeaderValue::as_bytes);
             forwarded::client_ip(ctx.peer_ip, trusted, &xff, real_ip)
         } else {
             ctx.peer_ip
@@ -271,45 +276,45 @@ impl ProxyHttp for RampartProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let policy = self.policy(ctx)?;
-        let xff = {
+        let xff = if ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_FOR) {
             let existing: Vec<&[u8]> = req
                 .headers
-                .get_all(X_FORWARDED_FOR)
+                .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .map(HeaderValue::as_bytes)
                 .collect();
-            forwarded::forwarded_for_value(ctx.peer_ip, ctx.peer_trusted, &existing)
+            forwarded::forwarded_for_value(ctx.peer_ip, true, &existing)
+        } else {
+            forwarded::forwarded_for_value(ctx.peer_ip, false, &[])
         };
-        req.insert_header(X_FORWARDED_FOR, xff)?;
-        if !(ctx.peer_trusted && req.headers.contains_key("x-forwarded-proto")) {
-            req.insert_header(
-                "x-forwarded-proto",
-                if policy.tls { "https" } else { "http" },
-            )?;
+        req.insert_header(X_FORWARDED_FOR.clone(), xff)?;
+        if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
+            let proto = HeaderValue::from_static(if policy.tls { "https" } else { "http" });
+            req.insert_header(X_FORWARDED_PROTO.clone(), proto)?;
         }
-        if !(ctx.peer_trusted && req.headers.contains_key("x-forwarded-host")) {
+        if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_HOST)) {
             match session.req_header().headers.get(HOST).cloned() {
-                Some(host) => req.insert_header("x-forwarded-host", host)?,
+                Some(host) => req.insert_header(X_FORWARDED_HOST.clone(), host)?,
                 None => {
-                    req.remove_header("x-forwarded-host");
+                    req.remove_header(&X_FORWARDED_HOST);
                 }
             }
         }
         if let Some(id) = &ctx.request_id {
-            req.insert_header(X_REQUEST_ID, id.clone())?;
+            req.insert_header(X_REQUEST_ID.clone(), id.clone())?;
         }
-        let valid_trace = req
-            .headers
-            .get(TRACEPARENT)
-            .is_some_and(|v| forwarded::is_valid_traceparent(v.as_bytes()))
-            && req.headers.get_all(TRACEPARENT).iter().count() == 1;
+        let mut traces = req.headers.get_all(&TRACEPARENT).iter();
+        let valid_trace = match (traces.next(), traces.next()) {
+            (Some(v), None) => forwarded::is_valid_traceparent(v.as_bytes()),
+            _ => false,
+        };
         if !valid_trace {
             // An invalid traceparent invalidates its tracestate too (W3C Trace Context §3.3).
-            req.remove_header("tracestate");
-            req.insert_header(
-                TRACEPARENT,
-                forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..)),
-            )?;
+            req.remove_header(&TRACESTATE);
+            let fresh = forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..));
+            let value = HeaderValue::from_bytes(&fresh)
+                .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
+            req.insert_header(TRACEPARENT.clone(), value)?;
         }
         if let Some(path) = &ctx.rewritten_path {
             let uri = match req.uri.query() {

@@ -107,31 +107,26 @@ pub fn is_sane_request_id(v: &[u8]) -> bool {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn push_hex(out: &mut Vec<u8>, mut value: u128, digits: usize) {
-    let start = out.len();
-    out.resize(start + digits, b'0');
-    for i in (0..digits).rev() {
-        out[start + i] = HEX[(value & 0xf) as usize];
+fn write_hex(out: &mut [u8], mut value: u128) {
+    for slot in out.iter_mut().rev() {
+        *slot = HEX[(value & 0xf) as usize];
         value >>= 4;
     }
 }
 
 /// A new random request id in UUID v4 form, from `random` (passed in: no RNG here).
-pub fn new_request_id(random: u128) -> String {
+/// Returned on the stack: the caller makes the one `HeaderValue` it needs.
+pub fn new_request_id(random: u128) -> [u8; 36] {
     // Set the version (4) and variant (10xx) bits so it is a well-formed UUID.
     let v = (random & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let mut hex = Vec::with_capacity(32);
-    push_hex(&mut hex, v, 32);
-    let mut out = String::with_capacity(36);
-    for (i, range) in [(0..8), (8..12), (12..16), (16..20), (20..32)]
-        .into_iter()
-        .enumerate()
-    {
-        if i > 0 {
-            out.push('-');
-        }
-        out.push_str(std::str::from_utf8(&hex[range]).unwrap_or("0"));
-    }
+    let mut hex = [0u8; 32];
+    write_hex(&mut hex, v);
+    let mut out = [b'-'; 36];
+    out[0..8].copy_from_slice(&hex[0..8]);
+    out[9..13].copy_from_slice(&hex[8..12]);
+    out[14..18].copy_from_slice(&hex[12..16]);
+    out[19..23].copy_from_slice(&hex[16..20]);
+    out[24..36].copy_from_slice(&hex[20..32]);
     out
 }
 
@@ -165,16 +160,18 @@ pub fn is_valid_traceparent(v: &[u8]) -> bool {
 }
 
 /// A new `traceparent` starting a trace: `00-<trace id>-<parent id>-00` from random bits.
-pub fn new_traceparent(trace: u128, parent: u64) -> String {
+pub fn new_traceparent(trace: u128, parent: u64) -> [u8; 55] {
     let trace = if trace == 0 { 1 } else { trace };
     let parent = if parent == 0 { 1 } else { parent };
-    let mut out = Vec::with_capacity(55);
-    out.extend_from_slice(b"00-");
-    push_hex(&mut out, trace, 32);
-    out.push(b'-');
-    push_hex(&mut out, parent as u128, 16);
-    out.extend_from_slice(b"-00");
-    String::from_utf8(out).unwrap_or_default()
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    write_hex(&mut out[3..35], trace);
+    write_hex(&mut out[36..52], parent as u128);
+    out
+}
+
+/// The ASCII of an id made above as `&str`.
+pub fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or("-")
 }
 
 #[cfg(test)]
@@ -243,6 +240,7 @@ mod tests {
         assert!(!is_sane_request_id(b"<script>"));
         assert!(!is_sane_request_id(&[b'a'; 201]));
         let id = new_request_id(u128::MAX);
+        let id = ascii(&id);
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
@@ -273,7 +271,11 @@ mod tests {
         ));
         assert!(!is_valid_traceparent(b"garbage"));
         let fresh = new_traceparent(0xabc, 0xdef);
-        assert!(is_valid_traceparent(fresh.as_bytes()), "{fresh}");
-        assert!(is_valid_traceparent(new_traceparent(0, 0).as_bytes()));
+        assert_eq!(
+            ascii(&fresh),
+            "00-00000000000000000000000000000abc-0000000000000def-00"
+        );
+        assert!(is_valid_traceparent(&fresh));
+        assert!(is_valid_traceparent(&new_traceparent(0, 0)));
     }
 }
