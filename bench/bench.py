@@ -122,6 +122,8 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
     ap.add_argument("--out", default=str(ROOT / "bench/results/latest.md"))
+    ap.add_argument("--bare", default=str(ROOT / "target/release/examples/bare_pingora"),
+                    help="bare Pingora pass-through binary (built by bench/run); skipped if absent")
     args = ap.parse_args()
 
     for tool in ("wrk", "nginx", "taskset"):
@@ -160,6 +162,14 @@ def main():
         rampart = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(rampart)
+        bare = None
+        if Path(args.bare).exists():
+            bare_port = free_port()
+            bare = subprocess.Popen(["taskset", "-c", "1", args.bare, f"127.0.0.1:{bare_port}",
+                                     f"127.0.0.1:{up_port}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(bare)
+            wait_port(bare_port)
         for port in (up_port, ng_port, rp_port):
             wait_port(port)
         nginx_pids = [procs[1].pid] + children(procs[1].pid)
@@ -169,6 +179,8 @@ def main():
             ("nginx (proxy, limit_req, 8 headers)", ng_port, nginx_pids),
             ("rampart (pass-through)", rp_port, [rampart.pid]),
         ]
+        if bare:
+            targets.insert(2, ("bare pingora (floor)", bare_port, [bare.pid]))
         # Warm up every target, then interleave runs so drift hits all of them alike.
         for _, port, _ in targets:
             wrk(port, 1, args.connections)

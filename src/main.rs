@@ -87,5 +87,12 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "rampart started"
     );
-    rampart.server.run_forever()
+    let watch = rampart::server::SignalWatch {
+        shared: rampart.shared.clone(),
+    };
+    rampart.server.run(pingora::server::RunArgs {
+        shutdown_signal: Box::new(watch),
+    });
+    tracing::info!("rampart stopped");
+    ExitCode::SUCCESS
 }

@@ -215,6 +215,24 @@ impl<S: Service> Service for Prebound<S> {
     }
 }
 
+/// Pingora's Unix signals (SIGTERM graceful, SIGQUIT upgrade, SIGINT fast), plus what
+/// Rampart does first: mark the instance as draining so `/readyz` answers 503 at once.
+pub struct SignalWatch {
+    pub shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for SignalWatch {
+    async fn recv(&self) -> ShutdownSignal {
+        let signal = pingora::server::UnixShutdownSignalWatch.recv().await;
+        self.shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(signal = ?signal, "shutdown requested: draining");
+        signal
+    }
+}
+
 /// A shutdown signal driven by a channel instead of Unix signals (tests, embedding).
 pub struct ChannelShutdown(pub tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ShutdownSignal>>);
 

@@ -198,3 +198,32 @@ fn redacted_headers_are_never_logged_and_pretty_format_is_human() {
     assert!(line.contains("GET /x 200"), "{line}");
     assert!(!p.logs().iter().any(|l| l.contains("secret-agent")));
 }
+
+#[test]
+fn sighup_does_not_kill_and_sigterm_drains_then_exits() {
+    let up = RecordingUpstream::start();
+    let cfg = config(up.addr, DEFAULT_ROUTE).replace(
+        "  environment: development\n",
+        "  environment: development\n  grace_period: 1s\n",
+    );
+    let mut p = start(&cfg);
+    let c = client();
+    p.signal(libc::SIGHUP);
+    assert_eq!(
+        c.get(p.url("/x")).send().unwrap().status(),
+        200,
+        "SIGHUP's default action would have killed it"
+    );
+    assert!(p.wait_exit(std::time::Duration::ZERO).is_none());
+
+    // Keep a connection to the admin listener open: new connections stop being accepted.
+    assert_eq!(c.get(p.admin_url("/readyz")).send().unwrap().status(), 200);
+    p.signal(libc::SIGTERM);
+    p.wait_for_log(|l| l.contains("shutdown requested"))
+        .expect("drain log line");
+    assert_eq!(c.get(p.admin_url("/readyz")).send().unwrap().status(), 503);
+    let status = p
+        .wait_exit(std::time::Duration::from_secs(30))
+        .expect("exits after the grace period");
+    assert!(status.success(), "{status:?}");
+}
