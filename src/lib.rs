@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod failure;
 pub mod guards;
 pub mod listener;
 pub mod metrics;

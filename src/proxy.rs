@@ -16,7 +16,7 @@ use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use pingora::{Error, ErrorSource, ErrorType};
+use pingora::{Error, ErrorType};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,44 +111,6 @@ fn decorate(head: &mut ResponseHeader, ctx: &Ctx) {
     }
     // Never leak what serves the response (ours or the app's banner).
     let _ = head.remove_header(&http::header::SERVER);
-}
-
-/// Maps a Pingora failure to what the client is told.
-fn classify(e: &Error) -> Option<Reject> {
-    use ErrorType::*;
-    let reject = match e.etype() {
-        ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout
-            if e.esource() == &ErrorSource::Upstream =>
-        {
-            Reject::new(Code::UpstreamTimeout, "the app did not answer in time")
-        }
-        HTTPStatus(code) => match *code {
-            400 => Reject::new(Code::BadRequest, "malformed request"),
-            413 => Reject::new(Code::BodyTooLarge, "request body too large"),
-            code if code >= 500 => {
-                Reject::new(Code::UpstreamUnavailable, "the app could not be reached")
-                    .with_status(code)
-            }
-            code => Reject::new(Code::BadRequest, "request refused").with_status(code),
-        },
-        _ => match e.esource() {
-            ErrorSource::Upstream => {
-                Reject::new(Code::UpstreamUnavailable, "the app could not be reached")
-            }
-            ErrorSource::Downstream => match e.etype() {
-                // The client went away: nobody to answer.
-                ReadError | WriteError | ConnectionClosed => return None,
-                ReadTimedout => {
-                    Reject::new(Code::RequestTimeout, "request body not received in time")
-                }
-                _ => Reject::new(Code::BadRequest, "malformed request"),
-            },
-            ErrorSource::Internal | ErrorSource::Unset => {
-                Reject::new(Code::Internal, "internal error")
-            }
-        },
-    };
-    Some(reject)
 }
 
 fn new_request_id() -> HeaderValue {
@@ -374,7 +336,7 @@ impl ProxyHttp for RampartProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let Some(reject) = classify(e) else {
+        let Some(reject) = crate::failure::classify(e) else {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
@@ -453,51 +415,6 @@ impl ProxyHttp for RampartProxy {
                 retries: 0,
                 user_agent,
             },
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_map_to_spec_codes() {
-        let up = |t| {
-            let mut e = Error::new(t);
-            e.as_up();
-            e
-        };
-        let down = |t| {
-            let mut e = Error::new(t);
-            e.as_down();
-            e
-        };
-        let code = |e: &Error| classify(e).map(|r| (r.code, r.status));
-        assert_eq!(
-            code(&up(ErrorType::ConnectRefused)),
-            Some((Code::UpstreamUnavailable, 502))
-        );
-        assert_eq!(
-            code(&up(ErrorType::ConnectTimedout)),
-            Some((Code::UpstreamTimeout, 504))
-        );
-        assert_eq!(
-            code(&up(ErrorType::ReadTimedout)),
-            Some((Code::UpstreamTimeout, 504))
-        );
-        assert_eq!(
-            code(&up(ErrorType::ConnectionClosed)),
-            Some((Code::UpstreamUnavailable, 502))
-        );
-        assert_eq!(code(&down(ErrorType::ConnectionClosed)), None);
-        assert_eq!(
-            code(&down(ErrorType::InvalidHTTPHeader)),
-            Some((Code::BadRequest, 400))
-        );
-        assert_eq!(
-            code(&Error::new(ErrorType::InternalError)),
-            Some((Code::Internal, 500))
         );
     }
 }

@@ -1,0 +1,106 @@
+//! Operational sections: health dependencies, the rate-limit store, logging.
+
+use super::super::units::ConfigDuration;
+use super::{millis, secs};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Health {
+    pub dependencies: Vec<Dependency>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dependency {
+    pub name: String,
+    #[serde(default)]
+    pub http: Option<String>,
+    #[serde(default)]
+    pub tcp: Option<String>,
+    #[serde(default)]
+    pub critical: bool,
+    #[serde(default = "default_dependency_interval")]
+    pub interval: ConfigDuration,
+    #[serde(default = "default_dependency_timeout")]
+    pub timeout: ConfigDuration,
+}
+fn default_dependency_interval() -> ConfigDuration {
+    secs(10)
+}
+fn default_dependency_timeout() -> ConfigDuration {
+    secs(2)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitStore {
+    pub kind: StoreKind,
+    pub max_keys: usize,
+    pub redis: Option<RedisStore>,
+}
+
+impl Default for RateLimitStore {
+    fn default() -> Self {
+        RateLimitStore {
+            kind: StoreKind::Memory,
+            max_keys: 100_000,
+            redis: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    #[default]
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisStore {
+    pub url: String,
+    #[serde(default = "default_redis_timeout")]
+    pub timeout: ConfigDuration,
+    #[serde(default)]
+    pub on_error: OnError,
+}
+fn default_redis_timeout() -> ConfigDuration {
+    millis(50)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Logging {
+    pub format: LogFormat,
+    pub level: String,
+    pub access_log: bool,
+    pub redact_headers: Vec<String>,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            format: LogFormat::Json,
+            level: "info".into(),
+            access_log: true,
+            redact_headers: vec!["authorization".into(), "cookie".into(), "x-api-key".into()],
+        }
+    }
+}

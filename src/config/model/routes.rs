@@ -1,0 +1,184 @@
+//! Routes and the HTTP-level sections they share (security headers, CORS).
+
+use super::super::units::{ByteSize, Cidr, ConfigDuration, Rate};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Route {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matcher: RouteMatch,
+    pub upstream: String,
+    #[serde(default)]
+    pub rate_limit: Vec<RateLimit>,
+    #[serde(default)]
+    pub max_body_bytes: Option<ByteSize>,
+    #[serde(default)]
+    pub content_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub json_schema: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<ConfigDuration>,
+    #[serde(default)]
+    pub allow_ips: Option<Vec<Cidr>>,
+    #[serde(default)]
+    pub deny_ips: Vec<Cidr>,
+    #[serde(default)]
+    pub shadow: bool,
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+    #[serde(default)]
+    pub headers: Option<SecurityHeaders>,
+    #[serde(default)]
+    pub cors: Option<Cors>,
+    #[serde(default)]
+    pub uploads: Option<Uploads>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct RouteMatch {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub path_regex: Option<String>,
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimit {
+    pub rate: Rate,
+    #[serde(default)]
+    pub burst: Option<u32>,
+    #[serde(default)]
+    pub key: RateKey,
+}
+
+/// What a rate limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RateKey {
+    #[default]
+    ClientIp,
+    Global,
+    Header(String),
+    Query(String),
+}
+
+impl<'de> Deserialize<'de> for RateKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let bad = || {
+            de::Error::custom(format!(
+                "expected client_ip, global, header:<Name> or query:<name>, got \"{s}\""
+            ))
+        };
+        match s.as_str() {
+            "client_ip" => Ok(RateKey::ClientIp),
+            "global" => Ok(RateKey::Global),
+            _ => match s.split_once(':') {
+                Some(("header", name)) if !name.trim().is_empty() => {
+                    Ok(RateKey::Header(name.trim().to_string()))
+                }
+                Some(("query", name)) if !name.trim().is_empty() => {
+                    Ok(RateKey::Query(name.trim().to_string()))
+                }
+                _ => Err(bad()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fallback {
+    #[serde(default = "default_fallback_status")]
+    pub status: u16,
+    #[serde(default = "default_fallback_content_type")]
+    pub content_type: String,
+    #[serde(default)]
+    pub body: String,
+}
+fn default_fallback_status() -> u16 {
+    200
+}
+fn default_fallback_content_type() -> String {
+    "application/json".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadKind {
+    Xlsx,
+    Xls,
+    Docx,
+    Doc,
+    Zip,
+    Csv,
+    Txt,
+    Pdf,
+    Png,
+    Jpeg,
+    Gif,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Uploads {
+    pub allow: Vec<UploadKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HeaderMode {
+    #[default]
+    SetIfMissing,
+    Override,
+}
+
+/// A security header's setting: absent (use the default), `null` (send none) or a value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HeaderSetting {
+    #[default]
+    Default,
+    Off,
+    Value(String),
+}
+
+impl<'de> Deserialize<'de> for HeaderSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(HeaderSetting::Off),
+            Some(v) => Ok(HeaderSetting::Value(v)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SecurityHeaders {
+    pub mode: Option<HeaderMode>,
+    pub strict_transport_security: HeaderSetting,
+    pub content_security_policy: HeaderSetting,
+    pub content_security_policy_report_only: HeaderSetting,
+    pub x_content_type_options: HeaderSetting,
+    pub x_frame_options: HeaderSetting,
+    pub referrer_policy: HeaderSetting,
+    pub permissions_policy: HeaderSetting,
+    pub cross_origin_opener_policy: HeaderSetting,
+    pub cross_origin_resource_policy: HeaderSetting,
+    pub remove: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Option<ConfigDuration>,
+}
