@@ -124,6 +124,13 @@ impl ServerApp for ConnectionApp {
         mut stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let max_connections = self.shared.policy.load().client.max_connections;
+        let Some(_slot) = self.shared.connection_slot(max_connections) else {
+            let reject =
+                Reject::new(Code::Overloaded, "too many open connections").with_retry_after(1);
+            refuse(&mut stream, &self.shared, reject).await;
+            return None;
+        };
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut first = true;
         loop {

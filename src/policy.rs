@@ -57,6 +57,12 @@ pub struct RoutePolicy {
     pub upstream: usize,
     pub timeout: Option<Duration>,
     pub max_body_bytes: u64,
+    pub allow_ips: Option<Vec<IpNet>>,
+    pub deny_ips: Vec<IpNet>,
+    /// Lower-case media type essences; None = any.
+    pub content_types: Option<Vec<String>>,
+    /// Rejections are counted and logged, never enforced.
+    pub shadow: bool,
 }
 
 pub struct UpstreamPolicy {
@@ -156,6 +162,23 @@ impl Policy {
                 upstream,
                 timeout: r.timeout.map(|t| t.0),
                 max_body_bytes: r.max_body_bytes.unwrap_or(c.client.max_body_bytes).0,
+                allow_ips: r
+                    .allow_ips
+                    .as_ref()
+                    .map(|l| l.iter().map(|c| c.0).collect()),
+                deny_ips: r.deny_ips.iter().map(|c| c.0).collect(),
+                content_types: r.content_types.as_ref().map(|l| {
+                    l.iter()
+                        .map(|t| {
+                            t.split(';')
+                                .next()
+                                .unwrap_or("")
+                                .trim()
+                                .to_ascii_lowercase()
+                        })
+                        .collect()
+                }),
+                shadow: r.shadow,
             });
         }
 

@@ -2,7 +2,8 @@
 //! Decisions are made by the pure modules under `guards/` and `upstream/`; this file feeds
 //! them values from the `Session` and turns their verdicts into Pingora calls.
 
-use crate::guards::{forwarded, routing};
+use crate::guards::body::BodyCounter;
+use crate::guards::{access, body, forwarded, routing};
 use crate::metrics::{method_label, status_label};
 use crate::policy::Policy;
 use crate::reject::{Code, Reject};
@@ -46,6 +47,9 @@ pub struct Ctx {
     /// The normalized path when it differs from what the client sent.
     rewritten_path: Option<String>,
     rejected: Option<Code>,
+    /// Codes that would have rejected this request on a `shadow: true` route.
+    shadow: Vec<&'static str>,
+    body: BodyCounter,
     status: u16,
     endpoint: Option<usize>,
     upstream_start: Option<Instant>,
@@ -97,6 +101,34 @@ impl RampartProxy {
         Ok(())
     }
 
+    /// Applies a guard's verdict: answers it (true: the request is done), or on a
+    /// `shadow: true` route only counts and logs it (false: carry on).
+    async fn enforce(&self, session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<bool> {
+        let shadow = ctx
+            .route
+            .is_some_and(|r| ctx.policy.as_ref().is_some_and(|p| p.routes[r].shadow));
+        if shadow {
+            self.record_shadow(ctx, reject.code);
+            Ok(false)
+        } else {
+            self.respond(session, ctx, reject).await?;
+            Ok(true)
+        }
+    }
+
+    fn record_shadow(&self, ctx: &mut Ctx, code: Code) {
+        let route = ctx
+            .route
+            .and_then(|r| ctx.policy.as_ref().map(|p| p.routes[r].name.as_str()))
+            .unwrap_or("");
+        self.shared
+            .metrics
+            .shadow_rejections_total
+            .with_label_values(&[route, code.as_str()])
+            .inc();
+        ctx.shadow.push(code.as_str());
+    }
+
     fn policy<'a>(&self, ctx: &'a Ctx) -> Result<&'a Arc<Policy>> {
         ctx.policy
             .as_ref()
@@ -133,6 +165,8 @@ impl ProxyHttp for RampartProxy {
             peer_trusted: false,
             rewritten_path: None,
             rejected: None,
+            shadow: Vec::new(),
+            body: BodyCounter::default(),
             status: 0,
             endpoint: None,
             upstream_start: None,
@@ -191,14 +225,86 @@ impl ProxyHttp for RampartProxy {
             }
             found
         });
-        match verdict {
-            Ok(route) => ctx.route = Some(route),
+        let index = match verdict {
+            Ok(index) => index,
             Err(reject) => {
                 self.respond(session, ctx, reject).await?;
                 return Ok(true);
             }
+        };
+        ctx.route = Some(index);
+        let route = &policy.routes[index];
+
+        if let Err(reject) =
+            access::check_ip(ctx.client_ip, route.allow_ips.as_deref(), &route.deny_ips)
+        {
+            if self.enforce(session, ctx, reject).await? {
+                return Ok(true);
+            }
         }
+        let req = session.req_header();
+        // The listener already refused invalid or ambiguous framing: this parse is exact.
+        let declared = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let has_body = declared.map_or_else(
+            || req.headers.contains_key(http::header::TRANSFER_ENCODING),
+            |n| n > 0,
+        );
+        if let Some(length) = declared {
+            if let Err(reject) = body::check_declared(length, route.max_body_bytes) {
+                if self.enforce(session, ctx, reject).await? {
+                    return Ok(true);
+                }
+            }
+        }
+        if let (true, Some(allowed)) = (has_body, &route.content_types) {
+            let content_type = session
+                .req_header()
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes);
+            if let Err(reject) = access::check_content_type(content_type, allowed) {
+                if self.enforce(session, ctx, reject).await? {
+                    return Ok(true);
+                }
+            }
+        }
+        // Gaps between body reads are bounded by `client.body_timeout`.
+        session.set_read_timeout(Some(policy.client.body_timeout));
         Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(chunk), Some(policy), Some(index)) =
+            (body.as_ref(), ctx.policy.as_ref(), ctx.route)
+        else {
+            return Ok(());
+        };
+        let route = &policy.routes[index];
+        if let Err(reject) = ctx.body.add(chunk.len(), route.max_body_bytes) {
+            if route.shadow {
+                if !ctx.shadow.contains(&reject.code.as_str()) {
+                    self.record_shadow(ctx, reject.code);
+                }
+            } else {
+                // The crossing chunk is not forwarded; `fail_to_proxy` answers 413 and the
+                // upstream exchange is aborted.
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(413),
+                    "request body over the route's max_body_bytes",
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -407,7 +513,7 @@ impl ProxyHttp for RampartProxy {
                     .map(|(u, i)| u.endpoints[i].label.as_str()),
                 status,
                 code: ctx.rejected.map(Code::as_str),
-                shadow: &[],
+                shadow: &ctx.shadow,
                 bytes_in: session.body_bytes_read() as u64,
                 bytes_out: session.body_bytes_sent() as u64,
                 duration: elapsed,

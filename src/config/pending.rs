@@ -14,7 +14,6 @@ pub fn not_yet_enforced(c: &Config) -> Vec<String> {
     for (i, r) in c.routes.iter().enumerate() {
         let p = format!("routes[{i}]");
         note(!r.rate_limit.is_empty(), format!("{p}.rate_limit"));
-        note(r.content_types.is_some(), format!("{p}.content_types"));
         note(r.json_schema.is_some(), format!("{p}.json_schema"));
         note(
             r.allow_ips.is_some() || !r.deny_ips.is_empty(),
@@ -24,7 +23,6 @@ pub fn not_yet_enforced(c: &Config) -> Vec<String> {
         note(r.fallback.is_some(), format!("{p}.fallback"));
         note(r.headers.is_some(), format!("{p}.headers"));
         note(r.cors.is_some(), format!("{p}.cors"));
-        note(r.shadow, format!("{p}.shadow"));
     }
     for (name, u) in &c.upstreams {
         let p = format!("upstreams.{name}");

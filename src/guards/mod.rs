@@ -1,5 +1,7 @@
 //! Pure decision cores: no Pingora `Session`, no I/O, no clock of their own.
 
+pub mod access;
+pub mod body;
 pub mod forwarded;
 pub mod framing;
 pub mod routing;
