@@ -8,8 +8,10 @@
 //! memory without another read and without copying.
 
 use crate::guards::framing::{self, HeadStatus};
+use crate::prebuffer::{self, BodyRead, Prebuffered};
 use crate::proxy::RampartProxy;
 use crate::reject::{self, Code, Reject};
+use crate::replay::ReplayStream;
 use crate::state::Shared;
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -25,6 +27,8 @@ use tokio::time::{timeout_at, Instant};
 
 /// How long an idle keep-alive connection may wait for its next request.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// The most bytes handed to Pingora as a session's pipelined prefix (its head limit is 1 MiB).
+const PREFIX_LIMIT: usize = 1024 * 1024 - 1;
 /// First read buffer; grows up to `client.max_header_bytes`.
 const INITIAL_HEAD_BUFFER: usize = 4096;
 
@@ -34,8 +38,8 @@ pub struct ConnectionApp {
 }
 
 enum Head {
-    /// A complete, acceptable head (plus any body bytes that came with it).
-    Ready(BytesMut),
+    /// A complete, acceptable head of this many bytes (plus any body bytes that came with it).
+    Ready(BytesMut, usize),
     /// Nothing (more) to do on this connection.
     Closed,
     Refused(Reject),
@@ -68,7 +72,7 @@ async fn read_head(
             deadline = Instant::now() + header_timeout;
         }
         match framing::check_head(&buf, limits) {
-            Ok(HeadStatus::Complete(_)) => return Head::Ready(buf),
+            Ok(HeadStatus::Complete(len)) => return Head::Ready(buf, len),
             Ok(HeadStatus::Partial) => {
                 if buf.capacity() == buf.len() {
                     buf.reserve(buf.len().min(limits.max_header_bytes));
@@ -134,28 +138,48 @@ impl ServerApp for ConnectionApp {
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut first = true;
         loop {
-            let (limits, header_timeout, max_requests) = {
-                let policy = self.shared.policy.load();
-                (
-                    policy.client.head,
-                    policy.client.header_timeout,
-                    policy.client.max_requests_per_connection,
-                )
-            };
+            let policy = self.shared.policy.load_full();
+            let client = &policy.client;
             let idle = if first {
-                header_timeout
+                client.header_timeout
             } else {
                 KEEPALIVE_IDLE
             };
-            let buf = match read_head(&mut stream, &limits, idle, header_timeout).await {
-                Head::Ready(buf) => buf,
-                Head::Closed => return None,
-                Head::Refused(reject) => {
-                    refuse(&mut stream, &self.shared, reject).await;
-                    return None;
+            let (buf, head_len) =
+                match read_head(&mut stream, &client.head, idle, client.header_timeout).await {
+                    Head::Ready(buf, len) => (buf, len),
+                    Head::Closed => return None,
+                    Head::Refused(reject) => {
+                        refuse(&mut stream, &self.shared, reject).await;
+                        return None;
+                    }
+                };
+            let (mut buf, prebuffered) = match prebuffer::plan(&buf[..head_len], &policy) {
+                None => (buf, None),
+                Some(plan) => {
+                    match prebuffer::read(&mut stream, buf, head_len, plan, client.body_timeout)
+                        .await
+                    {
+                        BodyRead::Ready(buf, body) => (buf, body),
+                        BodyRead::Closed => return None,
+                        BodyRead::Refused(reject) => {
+                            refuse(&mut stream, &self.shared, reject).await;
+                            return None;
+                        }
+                    }
                 }
             };
-            let mut session = ServerSession::new_http1(stream);
+            let max_requests = client.max_requests_per_connection;
+            drop(policy);
+            // Pingora refuses a pipelined prefix over its 1 MiB head limit: a larger body read
+            // ahead is replayed from a stream wrapper instead.
+            let (mut buf, stream_in) = if buf.len() > PREFIX_LIMIT {
+                let body = buf.split_off(head_len).freeze();
+                (buf, ReplayStream::wrap(stream, body))
+            } else {
+                (buf, stream)
+            };
+            let mut session = ServerSession::new_http1(stream_in);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => {
@@ -166,11 +190,14 @@ impl ServerApp for ConnectionApp {
             if *shutdown.borrow() {
                 session.set_keepalive(None);
             }
-            session.set_pipelined_prefix(buf);
+            if let Some(body) = prebuffered {
+                session.set_connection_user_context(Some(Box::new(Prebuffered(body))));
+            }
+            session.set_pipelined_prefix(std::mem::take(&mut buf));
             first = false;
             let reused = self.proxy.process_new_http(session, shutdown).await?;
             let (next, settings) = reused.consume();
-            stream = next;
+            stream = ReplayStream::unwrap_spent(next)?;
             persisted = settings;
         }
     }

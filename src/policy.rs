@@ -3,7 +3,7 @@
 //! State that must survive a reload (round-robin cursors, later buckets and breakers) lives
 //! in `Arc`s that `compile` carries over from the previous policy.
 
-use crate::config::model::{LogFormat, Upstream};
+use crate::config::model::{LogFormat, UploadKind, Upstream};
 use crate::config::LoadedConfig;
 use crate::guards::framing::HeadLimits;
 use crate::guards::routing::{PathMatch, RouteMatcher};
@@ -26,6 +26,8 @@ pub enum CompileError {
     },
     #[error("routes[{index}].match.path_regex: {reason}")]
     Regex { index: usize, reason: String },
+    #[error("routes[{index}].json_schema: {reason}")]
+    Schema { index: usize, reason: String },
     #[error("{0}")]
     Other(String),
 }
@@ -63,6 +65,10 @@ pub struct RoutePolicy {
     pub content_types: Option<Vec<String>>,
     /// Rejections are counted and logged, never enforced.
     pub shadow: bool,
+    pub schema: Option<Arc<jsonschema::Validator>>,
+    pub uploads: Option<Vec<UploadKind>>,
+    /// Read the whole body before contacting the app (small limit, or a body validator).
+    pub buffer_body: bool,
 }
 
 pub struct UpstreamPolicy {
@@ -157,6 +163,24 @@ impl Policy {
             let upstream = *upstream_index.get(r.upstream.as_str()).ok_or_else(|| {
                 CompileError::Other(format!("routes[{index}].upstream: unknown upstream"))
             })?;
+            let schema = match &r.json_schema {
+                None => None,
+                Some(file) => {
+                    let fail = |reason: String| CompileError::Schema { index, reason };
+                    let text = std::fs::read_to_string(loaded.base_dir.join(file))
+                        .map_err(|e| fail(e.to_string()))?;
+                    let value: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+                    Some(Arc::new(
+                        crate::guards::schema::compile(&value).map_err(fail)?,
+                    ))
+                }
+            };
+            let max_body_bytes = r.max_body_bytes.unwrap_or(c.client.max_body_bytes).0;
+            let uploads = r.uploads.as_ref().map(|u| u.allow.clone());
+            let buffer_body = schema.is_some()
+                || uploads.is_some()
+                || max_body_bytes <= c.client.buffer_body_bytes.0;
             routes.push(RoutePolicy {
                 name: r.name.clone(),
                 upstream,
@@ -179,6 +203,9 @@ impl Policy {
                         .collect()
                 }),
                 shadow: r.shadow,
+                schema,
+                uploads,
+                buffer_body,
             });
         }
 

@@ -3,9 +3,11 @@
 //! them values from the `Session` and turns their verdicts into Pingora calls.
 
 use crate::guards::body::BodyCounter;
-use crate::guards::{access, body, forwarded, routing};
+use crate::guards::{access, body, forwarded, routing, schema, uploads};
 use crate::metrics::{method_label, status_label};
 use crate::policy::Policy;
+use crate::policy::RoutePolicy;
+use crate::prebuffer::Prebuffered;
 use crate::reject::{Code, Reject};
 use crate::state::Shared;
 use crate::telemetry::{self, AccessRecord};
@@ -50,6 +52,8 @@ pub struct Ctx {
     /// Codes that would have rejected this request on a `shadow: true` route.
     shadow: Vec<&'static str>,
     body: BodyCounter,
+    /// The whole body, when the connection loop read it before the app was contacted.
+    prebuffered: Option<Bytes>,
     status: u16,
     endpoint: Option<usize>,
     upstream_start: Option<Instant>,
@@ -116,6 +120,43 @@ impl RampartProxy {
         }
     }
 
+    /// JSON schema and upload checks on a body read ahead of the app. True: answered.
+    async fn validate_body(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: &RoutePolicy,
+    ) -> Result<bool> {
+        let Some(body) = ctx.prebuffered.clone() else {
+            // Only a shadow route lets a body past its limit stream unread.
+            let reject = body::check_declared(u64::MAX, route.max_body_bytes).err();
+            return match reject {
+                Some(r) => self.enforce(session, ctx, r).await,
+                None => Ok(false),
+            };
+        };
+        if let Some(validator) = &route.schema {
+            if let Err(reject) = schema::check_json(validator, &body) {
+                if self.enforce(session, ctx, reject).await? {
+                    return Ok(true);
+                }
+            }
+        }
+        if let Some(kinds) = &route.uploads {
+            let content_type = session
+                .req_header()
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes);
+            if let Err(reject) = uploads::check_upload(content_type, body, kinds).await {
+                if self.enforce(session, ctx, reject).await? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     fn record_shadow(&self, ctx: &mut Ctx, code: Code) {
         let route = ctx
             .route
@@ -167,11 +208,24 @@ impl ProxyHttp for RampartProxy {
             rejected: None,
             shadow: Vec::new(),
             body: BodyCounter::default(),
+            prebuffered: None,
             status: 0,
             endpoint: None,
             upstream_start: None,
             upstream_time: None,
             deadline: None,
+        }
+    }
+
+    /// The connection loop hands over a body it read ahead (see `prebuffer.rs`).
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Ctx,
+        carried: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        if let Ok(body) = carried.downcast::<Prebuffered>() {
+            ctx.prebuffered = Some(body.0);
         }
     }
 
@@ -271,6 +325,10 @@ impl ProxyHttp for RampartProxy {
                     return Ok(true);
                 }
             }
+        }
+        let validates = route.schema.is_some() || route.uploads.is_some();
+        if has_body && validates && self.validate_body(session, ctx, route).await? {
+            return Ok(true);
         }
         // Gaps between body reads are bounded by `client.body_timeout`.
         session.set_read_timeout(Some(policy.client.body_timeout));
@@ -383,6 +441,10 @@ impl ProxyHttp for RampartProxy {
             let value = HeaderValue::from_bytes(&fresh)
                 .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
             req.insert_header(TRACEPARENT.clone(), value)?;
+        }
+        if ctx.prebuffered.is_some() {
+            // The client already got its `100 Continue` from us with the body read ahead.
+            req.remove_header(&http::header::EXPECT);
         }
         if let Some(path) = &ctx.rewritten_path {
             let uri = match req.uri.query() {

@@ -14,12 +14,10 @@ pub fn not_yet_enforced(c: &Config) -> Vec<String> {
     for (i, r) in c.routes.iter().enumerate() {
         let p = format!("routes[{i}]");
         note(!r.rate_limit.is_empty(), format!("{p}.rate_limit"));
-        note(r.json_schema.is_some(), format!("{p}.json_schema"));
         note(
             r.allow_ips.is_some() || !r.deny_ips.is_empty(),
             format!("{p}.allow_ips/deny_ips"),
         );
-        note(r.uploads.is_some(), format!("{p}.uploads"));
         note(r.fallback.is_some(), format!("{p}.fallback"));
         note(r.headers.is_some(), format!("{p}.headers"));
         note(r.cors.is_some(), format!("{p}.cors"));

@@ -47,7 +47,8 @@ pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject>
             if len > limits.max_header_bytes {
                 return Err(headers_too_large(limits));
             }
-            check_request(&req)?;
+            check_line_endings(&buf[..len])?;
+            check_request(&req, buf)?;
             Ok(HeadStatus::Complete(len))
         }
         Err(httparse::Error::TooManyHeaders) => Err(Reject::new(
@@ -87,10 +88,33 @@ fn bad(detail: &'static str) -> Reject {
     Reject::new(Code::BadRequest, detail)
 }
 
+/// Every line must end in CRLF: httparse also accepts a bare LF, which other parsers on
+/// the path (gunicorn, uvicorn's h11) may split differently.
+fn check_line_endings(head: &[u8]) -> Result<(), Reject> {
+    let mut prev = 0u8;
+    for &b in head {
+        if b == b'\n' && prev != b'\r' {
+            return Err(bad("line ending without CR"));
+        }
+        if prev == b'\r' && b != b'\n' {
+            return Err(bad("CR not followed by LF"));
+        }
+        prev = b;
+    }
+    Ok(())
+}
+
 /// Semantic checks of a complete head.
-fn check_request(req: &httparse::Request) -> Result<(), Reject> {
+fn check_request(req: &httparse::Request, buf: &[u8]) -> Result<(), Reject> {
     let method = req.method.unwrap_or("");
     let path = req.path.unwrap_or("");
+    if !method
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+    {
+        // Methods are case-sensitive: `get` is not GET, and would dodge method rules.
+        return Err(bad("request method must be upper-case"));
+    }
     if method == "CONNECT" {
         return Err(
             Reject::new(Code::MethodNotAllowed, "CONNECT is not proxied").with_allow(
@@ -98,9 +122,9 @@ fn check_request(req: &httparse::Request) -> Result<(), Reject> {
             ),
         );
     }
-    // Origin-form only (and `*` for OPTIONS): an absolute-form target could name another
-    // host than the Host header and be routed differently by the app than by us.
-    if !(path.starts_with('/') || (path == "*" && method == "OPTIONS")) {
+    // Origin-form only: an absolute-form target could name another host than the Host
+    // header and be routed differently by the app than by us; `OPTIONS *` matches no route.
+    if !path.starts_with('/') {
         return Err(bad("request target must be origin-form (start with /)"));
     }
     let http10 = req.version == Some(0);
@@ -108,6 +132,14 @@ fn check_request(req: &httparse::Request) -> Result<(), Reject> {
     let mut content_length: Option<&[u8]> = None;
     let mut transfer_encoding: Option<&[u8]> = None;
     for h in req.headers.iter() {
+        // WSGI servers map `X_Forwarded_For` and `X-Forwarded-For` to the same variable:
+        // an underscore name could smuggle a header past our rules.
+        if h.name.contains('_') {
+            return Err(bad("header name with an underscore"));
+        }
+        if is_framing_header(h.name) && has_tab_or_control(h.value, buf) {
+            return Err(bad("tab or control character in a framing header"));
+        }
         if h.name.eq_ignore_ascii_case("host") {
             host_count += 1;
             if h.value.is_empty() && !http10 || !is_valid_host(h.value) {
@@ -143,11 +175,35 @@ fn check_request(req: &httparse::Request) -> Result<(), Reject> {
         if http10 {
             return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
         }
-        if !te.eq_ignore_ascii_case(b"chunked") {
+        // Exactly `chunked`: no other coding, no list, no case games. Apps behind us parse
+        // this header in many ways; the only safe form is the one they all agree on.
+        if te != b"chunked" {
             return Err(bad("Transfer-Encoding other than chunked"));
         }
     }
     Ok(())
+}
+
+/// Whether the raw field line around `value` (httparse trims the whitespace it allows)
+/// has a tab or DEL: a plain space is the only padding we pass on for framing headers.
+fn has_tab_or_control(value: &[u8], buf: &[u8]) -> bool {
+    let start = (value.as_ptr() as usize)
+        .saturating_sub(buf.as_ptr() as usize)
+        .min(buf.len());
+    let end = (start + value.len()).min(buf.len());
+    let before = buf[..start].iter().rev().take_while(|b| **b != b':');
+    let after = buf[end..]
+        .iter()
+        .take_while(|b| **b != b'\r' && **b != b'\n');
+    value
+        .iter()
+        .chain(before)
+        .chain(after)
+        .any(|b| *b == b'\t' || *b == 0x7f)
+}
+
+fn is_framing_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("transfer-encoding") || name.eq_ignore_ascii_case("content-length")
 }
 
 /// `host[:port]`, `[v6]:port`: no userinfo, no path, no spaces.
@@ -214,6 +270,12 @@ mod tests {
             "GET http://other/ HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
             "GARBAGE\r\n\r\n",
+            "GET / HTTP/1.1\nHost: a\n\n",
+            "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n",
+            "get / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 1.2.3.4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n",
         ];
         for raw in cases {
             assert_eq!(check(raw), Err((Code::BadRequest, 400)), "{raw:?}");
@@ -222,7 +284,10 @@ mod tests {
             check("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"),
             Err((Code::MethodNotAllowed, 405))
         );
-        assert!(check("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
+        assert_eq!(
+            check("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err((Code::BadRequest, 400))
+        );
         assert!(check("GET / HTTP/1.0\r\n\r\n").is_ok());
         assert!(check("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n").is_ok());
     }

@@ -2,6 +2,9 @@
 
 pub mod access;
 pub mod body;
+pub mod chunked;
 pub mod forwarded;
 pub mod framing;
 pub mod routing;
+pub mod schema;
+pub mod uploads;

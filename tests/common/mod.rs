@@ -184,8 +184,13 @@ pub fn client() -> reqwest::blocking::Client {
 
 /// Sends raw bytes and reads the whole answer (until the server closes or goes quiet).
 pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    raw_with_timeout(addr, request, Duration::from_secs(10))
+}
+
+/// `raw`, giving up after `quiet` without data (for peers that keep the connection open).
+pub fn raw_with_timeout(addr: SocketAddr, request: &[u8], quiet: Duration) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.set_read_timeout(Some(quiet)).ok();
     s.write_all(request).expect("write");
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];

@@ -99,6 +99,9 @@ pub struct Client {
     pub max_body_bytes: ByteSize,
     pub max_requests_per_connection: u32,
     pub max_connections: usize,
+    /// Extension: routes whose `max_body_bytes` is at most this have their whole body
+    /// read before the app is contacted (so a refused body never reaches it).
+    pub buffer_body_bytes: ByteSize,
 }
 
 impl Default for Client {
@@ -113,6 +116,7 @@ impl Default for Client {
             max_body_bytes: ByteSize(1 << 20),
             max_requests_per_connection: 1000,
             max_connections: 10_000,
+            buffer_body_bytes: ByteSize(1 << 20),
         }
     }
 }
