@@ -104,10 +104,19 @@ def wrk(port, seconds, connections, path="/"):
 
 def rampart_config(listen, admin, upstream_port, all_features):
     route = "  - { name: bench, match: { path_prefix: / }, upstream: app }\n"
+    client = ""
+    if all_features:
+        # Every client-side guard that applies to the benchmark's GET requests.
+        route = ("  - { name: bench, match: { path_prefix: /, methods: [GET, POST] }, upstream: app,\n"
+                 "      max_body_bytes: 64KiB, content_types: [application/json], timeout: 10s,\n"
+                 "      allow_ips: [127.0.0.0/8], deny_ips: [10.66.0.0/16] }\n")
+        client = ("client:\n  trusted_proxies: [10.0.0.0/8]\n  header_timeout: 10s\n  max_uri_bytes: 8KiB\n"
+                  "  max_header_bytes: 32KiB\n  max_headers: 100\n")
     return (
         "server:\n"
         f"  listen: 127.0.0.1:{listen}\n  admin_listen: 127.0.0.1:{admin}\n  threads: 1\n"
         "  environment: development\n"
+        + client +
         "upstreams:\n"
         f"  app:\n    endpoints: [127.0.0.1:{upstream_port}]\n"
         "routes:\n" + route +
@@ -162,6 +171,12 @@ def main():
         rampart = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(rampart)
+        rg_port, rg_admin = free_port(), free_port()
+        cfg_guards = Path(work) / "rampart-guards.yaml"
+        cfg_guards.write_text(rampart_config(rg_port, rg_admin, up_port, True))
+        guarded = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg_guards)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(guarded)
         bare = None
         if Path(args.bare).exists():
             bare_port = free_port()
@@ -170,7 +185,7 @@ def main():
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(bare)
             wait_port(bare_port)
-        for port in (up_port, ng_port, rp_port):
+        for port in (up_port, ng_port, rp_port, rg_port):
             wait_port(port)
         nginx_pids = [procs[1].pid] + children(procs[1].pid)
 
@@ -178,6 +193,7 @@ def main():
             ("direct", up_port, []),
             ("nginx (proxy, limit_req, 8 headers)", ng_port, nginx_pids),
             ("rampart (pass-through)", rp_port, [rampart.pid]),
+            ("rampart (client guards on)", rg_port, [guarded.pid]),
         ]
         if bare:
             targets.insert(2, ("bare pingora (floor)", bare_port, [bare.pid]))
