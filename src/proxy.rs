@@ -71,15 +71,25 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// The matched route in this request's policy snapshot.
+    fn route_policy(&self) -> Option<&RoutePolicy> {
+        self.route
+            .and_then(|r| self.policy.as_ref().and_then(|p| p.routes.get(r)))
+    }
+
+    /// The `route` label: the route's name, or "" when none matched.
+    fn route_name(&self) -> &str {
+        self.route_policy().map_or("", |r| r.name.as_str())
+    }
+}
+
 impl RampartProxy {
     /// Answers the request with `reject` (problem+json) and records it.
     async fn respond(&self, session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<()> {
         ctx.rejected = Some(reject.code);
         ctx.status = reject.status;
-        let route = ctx
-            .route
-            .and_then(|r| ctx.policy.as_ref().map(|p| p.routes[r].name.as_str()))
-            .unwrap_or("");
+        let route = ctx.route_name();
         self.shared
             .metrics
             .rejections_total
@@ -108,10 +118,7 @@ impl RampartProxy {
     /// Applies a guard's verdict: answers it (true: the request is done), or on a
     /// `shadow: true` route only counts and logs it (false: carry on).
     async fn enforce(&self, session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<bool> {
-        let shadow = ctx
-            .route
-            .is_some_and(|r| ctx.policy.as_ref().is_some_and(|p| p.routes[r].shadow));
-        if shadow {
+        if ctx.route_policy().is_some_and(|r| r.shadow) {
             self.record_shadow(ctx, reject.code);
             Ok(false)
         } else {
@@ -158,10 +165,7 @@ impl RampartProxy {
     }
 
     fn record_shadow(&self, ctx: &mut Ctx, code: Code) {
-        let route = ctx
-            .route
-            .and_then(|r| ctx.policy.as_ref().map(|p| p.routes[r].name.as_str()))
-            .unwrap_or("");
+        let route = ctx.route_name();
         self.shared
             .metrics
             .shadow_rejections_total
@@ -528,8 +532,8 @@ impl ProxyHttp for RampartProxy {
             .response_written()
             .map_or(ctx.status, |r| r.status.as_u16());
         let policy = ctx.policy.as_deref();
-        let route = ctx.route.and_then(|r| policy.map(|p| &p.routes[r]));
-        let route_label = route.map_or("", |r| r.name.as_str());
+        let route = ctx.route_policy();
+        let route_label = ctx.route_name();
         let metrics = &self.shared.metrics;
         let req = session.req_header();
         metrics
