@@ -6,6 +6,7 @@ pub mod admin;
 pub mod config;
 pub mod failure;
 pub mod guards;
+pub mod housekeeping;
 pub mod listener;
 pub mod metrics;
 pub mod policy;

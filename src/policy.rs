@@ -6,6 +6,7 @@
 use crate::config::model::{LogFormat, UploadKind, Upstream};
 use crate::config::LoadedConfig;
 use crate::guards::framing::HeadLimits;
+use crate::guards::rate_limit::RouteLimit;
 use crate::guards::routing::{PathMatch, RouteMatcher};
 use crate::upstream::select::RoundRobin;
 use http::{HeaderName, Method};
@@ -69,6 +70,11 @@ pub struct RoutePolicy {
     pub uploads: Option<Vec<UploadKind>>,
     /// Read the whole body before contacting the app (small limit, or a body validator).
     pub buffer_body: bool,
+    /// Every limit must pass; their state survives reloads that leave them unchanged.
+    pub limits: Vec<Arc<RouteLimit>>,
+    /// `RateLimit-Policy` for all of them, built once.
+    pub limit_policy_header: Option<http::HeaderValue>,
+    pub limit_headers_on_success: bool,
 }
 
 pub struct UpstreamPolicy {
@@ -112,6 +118,19 @@ impl Policy {
         generation: u64,
     ) -> Result<Policy, CompileError> {
         let c = &loaded.config;
+        let old_limits: HashMap<(&str, usize), &Arc<RouteLimit>> = previous
+            .map(|p| {
+                p.routes
+                    .iter()
+                    .flat_map(|r| {
+                        r.limits
+                            .iter()
+                            .enumerate()
+                            .map(move |(i, l)| ((r.name.as_str(), i), l))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let old_state: HashMap<&str, &Arc<UpstreamState>> = previous
             .map(|p| {
                 p.upstreams
@@ -181,6 +200,39 @@ impl Policy {
             let buffer_body = schema.is_some()
                 || uploads.is_some()
                 || max_body_bytes <= c.client.buffer_body_bytes.0;
+            let mut limits = Vec::with_capacity(r.rate_limit.len());
+            for (i, l) in r.rate_limit.iter().enumerate() {
+                let max_keys = c.rate_limit_store.max_keys;
+                let fresh = RouteLimit::new(
+                    l.rate,
+                    l.burst,
+                    l.key.clone(),
+                    max_keys,
+                    governor::clock::DefaultClock::default(),
+                )
+                .ok_or_else(|| {
+                    CompileError::Other(format!(
+                        "routes[{index}].rate_limit[{i}]: rate too fine for a quota"
+                    ))
+                })?;
+                // Same route, same position, same settings: keep the buckets (a reload must
+                // never refill anyone's budget).
+                let limit = match old_limits.get(&(r.name.as_str(), i)) {
+                    Some(old) if old.same_settings(&fresh) => Arc::clone(old),
+                    _ => Arc::new(fresh),
+                };
+                limits.push(limit);
+            }
+            let limit_policy_header = (!limits.is_empty())
+                .then(|| {
+                    let parts: Vec<String> = limits
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| l.policy_header(&limit_name(&r.name, i)))
+                        .collect();
+                    http::HeaderValue::from_str(&parts.join(", ")).ok()
+                })
+                .flatten();
             routes.push(RoutePolicy {
                 name: r.name.clone(),
                 upstream,
@@ -206,6 +258,9 @@ impl Policy {
                 schema,
                 uploads,
                 buffer_body,
+                limits,
+                limit_policy_header,
+                limit_headers_on_success: r.rate_limit_headers,
             });
         }
 
@@ -240,6 +295,15 @@ impl Policy {
             },
             tls: c.server.tls.is_some(),
         })
+    }
+}
+
+/// The name of a route's i-th limit in the RateLimit headers: the route, then `route.2`, ...
+pub fn limit_name(route: &str, i: usize) -> String {
+    if i == 0 {
+        route.to_string()
+    } else {
+        format!("{route}.{}", i + 1)
     }
 }
 

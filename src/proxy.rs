@@ -2,11 +2,13 @@
 //! Decisions are made by the pure modules under `guards/` and `upstream/`; this file feeds
 //! them values from the `Session` and turns their verdicts into Pingora calls.
 
+use crate::config::units::Rate;
 use crate::guards::body::BodyCounter;
+use crate::guards::rate_limit::Verdict;
 use crate::guards::{access, body, forwarded, routing, schema, uploads};
 use crate::metrics::{method_label, status_label};
 use crate::policy::Policy;
-use crate::policy::RoutePolicy;
+use crate::policy::{limit_name, RoutePolicy};
 use crate::prebuffer::Prebuffered;
 use crate::reject::{Code, Reject};
 use crate::state::Shared;
@@ -54,6 +56,8 @@ pub struct Ctx {
     body: BodyCounter,
     /// The whole body, when the connection loop read it before the app was contacted.
     prebuffered: Option<Bytes>,
+    /// `RateLimit` for the response of a request that passed its limits.
+    rate_limit: Option<HeaderValue>,
     status: u16,
     endpoint: Option<usize>,
     upstream_start: Option<Instant>,
@@ -181,6 +185,57 @@ impl RampartProxy {
     }
 }
 
+/// Counts the request against each of the route's limits (all must pass). The first that
+/// refuses gives the 429; otherwise the tightest sets the `RateLimit` header.
+fn check_limits(req: &RequestHeader, ctx: &mut Ctx, route: &RoutePolicy) -> Option<Reject> {
+    let mut tightest: Option<(usize, u32, u64)> = None;
+    for (i, limit) in route.limits.iter().enumerate() {
+        let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes().to_vec());
+        let key = limit.key_for(ctx.client_ip, header, req.uri.query());
+        match limit.check(key) {
+            Verdict::Limited { retry_after_secs } => {
+                let rate = Rate {
+                    count: limit.count,
+                    per: limit.window,
+                };
+                let name = limit_name(&route.name, i);
+                let mut reject = Reject::new(
+                    Code::RateLimited,
+                    format!("limit {rate} on route {}", route.name),
+                )
+                .with_retry_after(retry_after_secs);
+                if let Some(policy) = &route.limit_policy_header {
+                    reject = reject.with_header("ratelimit-policy", policy.clone());
+                }
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("\"{name}\";r=0;t={retry_after_secs}"))
+                {
+                    reject = reject.with_header("ratelimit", v);
+                }
+                return Some(reject);
+            }
+            Verdict::Allowed {
+                remaining,
+                reset_secs,
+            } => {
+                if tightest.is_none_or(|(_, least, _)| remaining < least) {
+                    tightest = Some((i, remaining, reset_secs));
+                }
+            }
+        }
+    }
+    if route.limit_headers_on_success {
+        ctx.rate_limit = tightest.and_then(|(i, remaining, reset)| {
+            HeaderValue::from_str(&format!(
+                "\"{}\";r={remaining};t={reset}",
+                limit_name(&route.name, i)
+            ))
+            .ok()
+        });
+    }
+    None
+}
+
 /// Headers every response carries, proxied or generated.
 fn decorate(head: &mut ResponseHeader, ctx: &Ctx) {
     if let Some(id) = &ctx.request_id {
@@ -213,6 +268,7 @@ impl ProxyHttp for RampartProxy {
             shadow: Vec::new(),
             body: BodyCounter::default(),
             prebuffered: None,
+            rate_limit: None,
             status: 0,
             endpoint: None,
             upstream_start: None,
@@ -298,6 +354,13 @@ impl ProxyHttp for RampartProxy {
         {
             if self.enforce(session, ctx, reject).await? {
                 return Ok(true);
+            }
+        }
+        if !route.limits.is_empty() {
+            if let Some(reject) = check_limits(session.req_header(), ctx, route) {
+                if self.enforce(session, ctx, reject).await? {
+                    return Ok(true);
+                }
             }
         }
         let req = session.req_header();
@@ -482,6 +545,15 @@ impl ProxyHttp for RampartProxy {
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
         decorate(resp, ctx);
+        if let Some(value) = ctx.rate_limit.take() {
+            if let Some(policy) = ctx
+                .route_policy()
+                .and_then(|r| r.limit_policy_header.clone())
+            {
+                resp.insert_header("ratelimit-policy", policy)?;
+            }
+            resp.insert_header("ratelimit", value)?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 use crate::admin::AdminApp;
 use crate::config::LoadedConfig;
+use crate::housekeeping::Housekeeping;
 use crate::listener::ConnectionApp;
 use crate::metrics::Metrics;
 use crate::policy::{CompileError, Policy};
@@ -128,6 +129,14 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);
     server.add_service(Prebound::new(admin, admin_addr, admin_fd));
+
+    let upkeep = Housekeeping {
+        shared: Arc::clone(&shared),
+    };
+    server.add_service(pingora::services::background::background_service(
+        "housekeeping",
+        upkeep,
+    ));
 
     Ok(Rampart {
         server,

@@ -13,7 +13,6 @@ pub fn not_yet_enforced(c: &Config) -> Vec<String> {
     };
     for (i, r) in c.routes.iter().enumerate() {
         let p = format!("routes[{i}]");
-        note(!r.rate_limit.is_empty(), format!("{p}.rate_limit"));
         note(
             r.allow_ips.is_some() || !r.deny_ips.is_empty(),
             format!("{p}.allow_ips/deny_ips"),
@@ -33,6 +32,10 @@ pub fn not_yet_enforced(c: &Config) -> Vec<String> {
         note(u.retry.is_some(), format!("{p}.retry"));
     }
     note(c.cors.is_some(), "cors".into());
+    note(
+        c.rate_limit_store.kind == super::model::StoreKind::Redis,
+        "rate_limit_store.kind (redis)".into(),
+    );
     note(
         !c.health.dependencies.is_empty(),
         "health.dependencies".into(),

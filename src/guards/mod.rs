@@ -5,6 +5,7 @@ pub mod body;
 pub mod chunked;
 pub mod forwarded;
 pub mod framing;
+pub mod rate_limit;
 pub mod routing;
 pub mod schema;
 pub mod uploads;

@@ -12,6 +12,9 @@ pub struct Route {
     pub upstream: String,
     #[serde(default)]
     pub rate_limit: Vec<RateLimit>,
+    /// Extension: send `RateLimit-Policy` / `RateLimit` on successful responses too.
+    #[serde(default = "yes")]
+    pub rate_limit_headers: bool,
     #[serde(default)]
     pub max_body_bytes: Option<ByteSize>,
     #[serde(default)]
@@ -34,6 +37,10 @@ pub struct Route {
     pub cors: Option<Cors>,
     #[serde(default)]
     pub uploads: Option<Uploads>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -1,0 +1,359 @@
+//! Keyed rate limits (GCRA, `governor`): keys, verdicts and the IETF RateLimit headers.
+//!
+//! Over any window T a key gets at most `burst + floor(T / period)` requests, where
+//! `period = per / count` (`60/minute` -> one request per second). The clock is a type
+//! parameter: production uses governor's default (quanta) clock, tests its fake clock.
+
+use crate::config::model::RateKey;
+use crate::config::units::Rate;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// What a request is counted under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LimitKey {
+    Global,
+    /// The request had no value for the key (no such header or query parameter): all such
+    /// requests share this one bucket, never unlimited.
+    Missing,
+    /// Used while the key table is full: all new traffic shares one bucket.
+    Overflow,
+    /// IPv4 addresses, and IPv6 addresses grouped by /64.
+    Ip(u128),
+    Value(Box<[u8]>),
+}
+
+type Keyed<C> = RateLimiter<LimitKey, DashMapStateStore<LimitKey>, C, StateInformationMiddleware>;
+
+/// One `rate_limit` entry of a route, with its own key table.
+pub struct RouteLimit<C: Clock = DefaultClock> {
+    limiter: Keyed<C>,
+    key: RateKey,
+    pub count: u32,
+    pub window: Duration,
+    pub burst: u32,
+    max_keys: usize,
+}
+
+/// The outcome of one limit for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed { remaining: u32, reset_secs: u64 },
+    Limited { retry_after_secs: u64 },
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl<C: Clock> RouteLimit<C> {
+    pub fn new(
+        rate: Rate,
+        burst: Option<u32>,
+        key: RateKey,
+        max_keys: usize,
+        clock: C,
+    ) -> Option<Self> {
+        let count = rate.count.max(1);
+        let burst = burst.unwrap_or(count).max(1);
+        let period = rate.per / count;
+        let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?);
+        Some(RouteLimit {
+            limiter: RateLimiter::dashmap_with_clock(quota, clock)
+                .with_middleware::<StateInformationMiddleware>(),
+            key,
+            count,
+            window: rate.per,
+            burst,
+            max_keys: max_keys.max(1),
+        })
+    }
+
+    /// The key of a request: its client address, a header or query value, or the route.
+    pub fn key_for(
+        &self,
+        client_ip: IpAddr,
+        header: impl Fn(&str) -> Option<Vec<u8>>,
+        query: Option<&str>,
+    ) -> LimitKey {
+        match &self.key {
+            RateKey::Global => LimitKey::Global,
+            RateKey::ClientIp => LimitKey::Ip(ip_key(client_ip)),
+            RateKey::Header(name) => {
+                header(name).map_or(LimitKey::Missing, |v| LimitKey::Value(v.into_boxed_slice()))
+            }
+            RateKey::Query(name) => query_value(query.unwrap_or(""), name)
+                .map_or(LimitKey::Missing, |v| LimitKey::Value(v.as_bytes().into())),
+        }
+    }
+
+    /// Counts one request for `key`.
+    pub fn check(&self, key: LimitKey) -> Verdict {
+        // A full table sends every request to the shared overflow bucket until the idle
+        // keys are evicted: memory stays bounded and nothing goes unlimited.
+        let key = if self.limiter.len() >= self.max_keys {
+            LimitKey::Overflow
+        } else {
+            key
+        };
+        match self.limiter.check_key(&key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let used = self.burst.saturating_sub(remaining);
+                let reset = self.window.checked_div(self.count).unwrap_or_default() * used;
+                Verdict::Allowed {
+                    remaining,
+                    reset_secs: ceil_secs(reset),
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                Verdict::Limited {
+                    retry_after_secs: ceil_secs(wait).max(1),
+                }
+            }
+        }
+    }
+
+    /// Whether `other` counts the same way (then this one's buckets can carry over).
+    pub fn same_settings(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.count == other.count
+            && self.window == other.window
+            && self.burst == other.burst
+            && self.max_keys == other.max_keys
+    }
+
+    /// Keys currently tracked.
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Forgets keys whose bucket is full again (they are indistinguishable from new ones)
+    /// and gives the memory back.
+    pub fn evict_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// `RateLimit-Policy` for this limit: `"<route>";q=<count>;w=<window seconds>`.
+    pub fn policy_header(&self, route: &str) -> String {
+        format!("\"{route}\";q={};w={}", self.count, self.window.as_secs())
+    }
+}
+
+/// IPv4 as itself; IPv6 by its /64 (one customer's network, as most ISPs assign).
+fn ip_key(ip: IpAddr) -> u128 {
+    match super::forwarded::canonical(ip) {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 64) - 1) | 1,
+    }
+}
+
+fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::units::parse_rate;
+    use governor::clock::FakeRelativeClock;
+    use std::sync::Arc;
+
+    fn limit(
+        rate: &str,
+        burst: Option<u32>,
+        clock: &FakeRelativeClock,
+    ) -> RouteLimit<FakeRelativeClock> {
+        RouteLimit::new(
+            parse_rate(rate).unwrap(),
+            burst,
+            RateKey::Global,
+            1000,
+            clock.clone(),
+        )
+        .unwrap()
+    }
+
+    fn allowed(v: Verdict) -> bool {
+        matches!(v, Verdict::Allowed { .. })
+    }
+
+    #[test]
+    fn at_most_burst_plus_rate_times_window() {
+        // 60/minute, burst 10: over any window T, at most 10 + floor(T / 1s).
+        for window_secs in [0u64, 1, 5, 30, 59, 120] {
+            let clock = FakeRelativeClock::default();
+            let l = limit("60/minute", Some(10), &clock);
+            let mut granted = 0;
+            // Hammer it every 100 ms for the whole window.
+            for step in 0..=(window_secs * 10) {
+                if step > 0 {
+                    clock.advance(Duration::from_millis(100));
+                }
+                while allowed(l.check(LimitKey::Global)) {
+                    granted += 1;
+                }
+            }
+            assert_eq!(granted, 10 + window_secs, "window {window_secs}s");
+        }
+    }
+
+    #[test]
+    fn a_client_that_paces_itself_gets_exactly_its_rate() {
+        let clock = FakeRelativeClock::default();
+        let l = limit("2/second", Some(1), &clock);
+        for _ in 0..100 {
+            assert!(allowed(l.check(LimitKey::Global)));
+            clock.advance(Duration::from_millis(500));
+        }
+    }
+
+    #[test]
+    fn verdicts_carry_remaining_reset_and_retry_after() {
+        let clock = FakeRelativeClock::default();
+        let l = limit("60/minute", Some(3), &clock);
+        assert_eq!(
+            l.check(LimitKey::Global),
+            Verdict::Allowed {
+                remaining: 2,
+                reset_secs: 1
+            }
+        );
+        assert_eq!(
+            l.check(LimitKey::Global),
+            Verdict::Allowed {
+                remaining: 1,
+                reset_secs: 2
+            }
+        );
+        assert_eq!(
+            l.check(LimitKey::Global),
+            Verdict::Allowed {
+                remaining: 0,
+                reset_secs: 3
+            }
+        );
+        assert_eq!(
+            l.check(LimitKey::Global),
+            Verdict::Limited {
+                retry_after_secs: 1
+            }
+        );
+        clock.advance(Duration::from_millis(400));
+        assert_eq!(
+            l.check(LimitKey::Global),
+            Verdict::Limited {
+                retry_after_secs: 1
+            },
+            "0.6 s rounds up"
+        );
+        assert_eq!(l.policy_header("hooks"), "\"hooks\";q=60;w=60");
+    }
+
+    #[test]
+    fn keys_are_independent_and_missing_values_share_a_bucket() {
+        let clock = FakeRelativeClock::default();
+        let ip = RouteLimit::new(
+            parse_rate("1/minute").unwrap(),
+            None,
+            RateKey::ClientIp,
+            1000,
+            clock.clone(),
+        )
+        .unwrap();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(allowed(ip.check(ip.key_for(a, |_| None, None))));
+        assert!(!allowed(ip.check(ip.key_for(a, |_| None, None))));
+        assert!(allowed(ip.check(ip.key_for(b, |_| None, None))));
+        // One /64 is one client.
+        let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(
+            ip.key_for(v6a, |_| None, None),
+            ip.key_for(v6b, |_| None, None)
+        );
+
+        let header = RouteLimit::new(
+            parse_rate("1/minute").unwrap(),
+            None,
+            RateKey::Header("X-API-Key".into()),
+            1000,
+            clock.clone(),
+        )
+        .unwrap();
+        assert_eq!(header.key_for(a, |_| None, None), LimitKey::Missing);
+        assert!(allowed(header.check(header.key_for(a, |_| None, None))));
+        assert!(
+            !allowed(header.check(header.key_for(b, |_| None, None))),
+            "no key is not unlimited"
+        );
+        let query = RouteLimit::new(
+            parse_rate("1/minute").unwrap(),
+            None,
+            RateKey::Query("tenant".into()),
+            1000,
+            clock,
+        )
+        .unwrap();
+        assert_eq!(
+            query.key_for(a, |_| None, Some("x=1&tenant=acme")),
+            LimitKey::Value(b"acme".as_slice().into())
+        );
+        assert_eq!(
+            query.key_for(a, |_| None, Some("tenant=")),
+            LimitKey::Missing
+        );
+    }
+
+    #[test]
+    fn the_key_table_is_bounded_and_idle_keys_are_evicted() {
+        let clock = FakeRelativeClock::default();
+        let l = RouteLimit::new(
+            parse_rate("10/second").unwrap(),
+            None,
+            RateKey::ClientIp,
+            100,
+            clock.clone(),
+        )
+        .unwrap();
+        for i in 0..1000u32 {
+            l.check(LimitKey::Ip(u128::from(i)));
+        }
+        assert!(l.tracked_keys() <= 101, "{} keys", l.tracked_keys());
+        clock.advance(Duration::from_secs(5));
+        l.evict_idle();
+        assert_eq!(l.tracked_keys(), 0);
+    }
+
+    #[test]
+    fn grants_exactly_the_capacity_under_contention() {
+        let clock = FakeRelativeClock::default();
+        let l = Arc::new(limit("1/hour", Some(500), &clock));
+        let granted = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        if allowed(l.check(LimitKey::Global)) {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.into_inner(), 500);
+    }
+}
