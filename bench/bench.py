@@ -84,9 +84,10 @@ def start_nginx(workdir, name, conf_body, cpu):
     return proc
 
 
-def wrk(port, seconds, connections, path="/"):
+def wrk(port, seconds, connections, path="/", script=None):
+    extra = ["-s", script] if script else []
     out = subprocess.run(
-        ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+        ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra,
          f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -102,9 +103,15 @@ def wrk(port, seconds, connections, path="/"):
             "non2xx": int(errors.group(1)) if errors else 0}
 
 
-def rampart_config(listen, admin, upstream_port, all_features):
+def rampart_config(listen, admin, upstream_port, all_features, rate_limited=False):
     route = "  - { name: bench, match: { path_prefix: / }, upstream: app }\n"
     client = ""
+    if rate_limited:
+        # A quota that never rejects, keyed on the client address behind a trusted proxy:
+        # with bench/random_xff.lua every request is a new key.
+        route = ("  - { name: bench, match: { path_prefix: / }, upstream: app,\n"
+                 "      rate_limit: [ { rate: 1000000/second, key: client_ip } ] }\n")
+        client = "client:\n  trusted_proxies: [127.0.0.0/8]\nrate_limit_store:\n  max_keys: 2000000\n"
     if all_features:
         # Every client-side guard that applies to the benchmark's GET requests.
         route = ("  - { name: bench, match: { path_prefix: /, methods: [GET, POST] }, upstream: app,\n"
@@ -177,6 +184,12 @@ def main():
         guarded = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg_guards)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(guarded)
+        rl_port, rl_admin = free_port(), free_port()
+        cfg_rl = Path(work) / "rampart-ratelimit.yaml"
+        cfg_rl.write_text(rampart_config(rl_port, rl_admin, up_port, False, rate_limited=True))
+        limited = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg_rl)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(limited)
         bare = None
         if Path(args.bare).exists():
             bare_port = free_port()
@@ -185,7 +198,7 @@ def main():
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(bare)
             wait_port(bare_port)
-        for port in (up_port, ng_port, rp_port, rg_port):
+        for port in (up_port, ng_port, rp_port, rg_port, rl_port):
             wait_port(port)
         nginx_pids = [procs[1].pid] + children(procs[1].pid)
 
@@ -194,17 +207,19 @@ def main():
             ("nginx (proxy, limit_req, 8 headers)", ng_port, nginx_pids),
             ("rampart (pass-through)", rp_port, [rampart.pid]),
             ("rampart (client guards on)", rg_port, [guarded.pid]),
+            ("rampart (rate limit, a new key per request)", rl_port, [limited.pid]),
         ]
+        scripts = {"rampart (rate limit, a new key per request)": str(ROOT / "bench/random_xff.lua")}
         if bare:
             targets.insert(2, ("bare pingora (floor)", bare_port, [bare.pid]))
         # Warm up every target, then interleave runs so drift hits all of them alike.
-        for _, port, _ in targets:
-            wrk(port, 1, args.connections)
+        for name, port, _ in targets:
+            wrk(port, 1, args.connections, script=scripts.get(name))
         results = {name: [] for name, _, _ in targets}
         for _ in range(args.runs):
             for name, port, pids in targets:
                 before = cpu_ticks(pids)
-                r = wrk(port, args.seconds, args.connections)
+                r = wrk(port, args.seconds, args.connections, script=scripts.get(name))
                 ticks = cpu_ticks(pids) - before
                 r["cpu_us"] = (ticks / CLK_TCK * 1e6 / r["total"]) if pids else None
                 results[name].append(r)

@@ -19,11 +19,15 @@ impl Housekeeping {
     /// One pass: evict idle keys of every limit and set `rampart_rate_limit_keys{route}`.
     pub fn sweep(&self) {
         let policy = self.shared.policy.load();
+        let mut evicted_any = false;
         for route in policy.routes.iter().filter(|r| !r.limits.is_empty()) {
             let mut keys = 0;
             for limit in &route.limits {
+                let before = limit.tracked_keys();
                 limit.evict_idle();
-                keys += limit.tracked_keys();
+                let after = limit.tracked_keys();
+                evicted_any |= after < before;
+                keys += after;
             }
             self.shared
                 .metrics
@@ -31,7 +35,17 @@ impl Housekeeping {
                 .with_label_values(&[&route.name])
                 .set(i64::try_from(keys).unwrap_or(i64::MAX));
         }
+        if evicted_any {
+            return_free_memory();
+        }
     }
+}
+
+/// Asks mimalloc (the binary's allocator) to give freed pages back to the system now, so
+/// RSS falls after a flood of keys is evicted instead of staying at its peak.
+pub fn return_free_memory() {
+    // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 #[async_trait]
@@ -50,7 +64,6 @@ impl BackgroundService for Housekeeping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guards::rate_limit::LimitKey;
     use crate::metrics::Metrics;
     use crate::policy::Policy;
 
@@ -65,8 +78,9 @@ mod tests {
             Policy::compile(&loaded, None, 1).unwrap(),
             Metrics::new().unwrap(),
         );
-        for ip in 0..5u128 {
-            shared.policy.load().routes[0].limits[0].check(LimitKey::Ip(ip));
+        for ip in 0..5u32 {
+            let limit = &shared.policy.load().routes[0].limits[0];
+            limit.check(limit.ip_key(std::net::IpAddr::from(ip.to_be_bytes())));
         }
         let upkeep = Housekeeping {
             shared: Arc::clone(&shared),

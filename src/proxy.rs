@@ -190,7 +190,7 @@ impl RampartProxy {
 fn check_limits(req: &RequestHeader, ctx: &mut Ctx, route: &RoutePolicy) -> Option<Reject> {
     let mut tightest: Option<(usize, u32, u64)> = None;
     for (i, limit) in route.limits.iter().enumerate() {
-        let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes().to_vec());
+        let header = |name: &str| req.headers.get(name).map(HeaderValue::as_bytes);
         let key = limit.key_for(ctx.client_ip, header, req.uri.query());
         match limit.check(key) {
             Verdict::Limited { retry_after_secs } => {
