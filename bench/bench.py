@@ -172,24 +172,18 @@ def main():
 {headers}
   }}
  }}""", cpu=1))
-        rp_port, rp_admin = free_port(), free_port()
-        cfg = Path(work) / "rampart.yaml"
-        cfg.write_text(rampart_config(rp_port, rp_admin, up_port, False))
-        rampart = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(rampart)
-        rg_port, rg_admin = free_port(), free_port()
-        cfg_guards = Path(work) / "rampart-guards.yaml"
-        cfg_guards.write_text(rampart_config(rg_port, rg_admin, up_port, True))
-        guarded = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg_guards)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(guarded)
-        rl_port, rl_admin = free_port(), free_port()
-        cfg_rl = Path(work) / "rampart-ratelimit.yaml"
-        cfg_rl.write_text(rampart_config(rl_port, rl_admin, up_port, False, rate_limited=True))
-        limited = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg_rl)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(limited)
+        def start_rampart(name, **features):
+            port, admin = free_port(), free_port()
+            cfg = Path(work) / f"{name}.yaml"
+            cfg.write_text(rampart_config(port, admin, up_port, **features))
+            proc = subprocess.Popen(["taskset", "-c", "1", args.binary, "--config", str(cfg)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(proc)
+            return port, proc
+
+        rp_port, rampart = start_rampart("rampart", all_features=False)
+        rg_port, guarded = start_rampart("rampart-guards", all_features=True)
+        rl_port, limited = start_rampart("rampart-ratelimit", all_features=False, rate_limited=True)
         bare = None
         if Path(args.bare).exists():
             bare_port = free_port()
