@@ -1,20 +1,19 @@
-//! THE ONLY `impl ProxyHttp`: the request context and the fixed order of the phases.
-//! Decisions are made by the pure modules under `guards/` and `upstream/`; this file feeds
-//! them values from the `Session` and turns their verdicts into Pingora calls.
+//! THE ONLY `impl ProxyHttp`: the fixed order of the phases. Decisions are made by the
+//! pure modules under `guards/` and `upstream/`; `verdicts.rs` turns them into answers and
+//! `context.rs` holds what one request carries from phase to phase.
 
-use crate::config::units::Rate;
-use crate::guards::body::BodyCounter;
-use crate::guards::rate_limit::Verdict;
-use crate::guards::{access, body, forwarded, routing, schema, uploads};
+mod context;
+mod verdicts;
+
+use crate::guards::{access, body, forwarded, routing};
 use crate::metrics::{method_label, status_label};
-use crate::policy::Policy;
-use crate::policy::{limit_name, RoutePolicy};
 use crate::prebuffer::Prebuffered;
-use crate::reject::{Code, Reject};
+use crate::reject::Code;
 use crate::state::Shared;
 use crate::telemetry::{self, AccessRecord};
 use async_trait::async_trait;
 use bytes::Bytes;
+pub use context::Ctx;
 use http::header::{HeaderName, HeaderValue, HOST, USER_AGENT};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
@@ -25,6 +24,7 @@ use pingora::{Error, ErrorType};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use verdicts::check_limits;
 
 // Static names: inserting by `&str` would parse and validate the name on every request.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -37,203 +37,6 @@ static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
-}
-
-/// Per-request state, created empty and filled phase by phase.
-pub struct Ctx {
-    policy: Option<Arc<Policy>>,
-    start: Instant,
-    route: Option<usize>,
-    request_id: Option<HeaderValue>,
-    client_ip: IpAddr,
-    peer_ip: IpAddr,
-    peer_trusted: bool,
-    /// The normalized path when it differs from what the client sent.
-    rewritten_path: Option<String>,
-    rejected: Option<Code>,
-    /// Codes that would have rejected this request on a `shadow: true` route.
-    shadow: Vec<&'static str>,
-    body: BodyCounter,
-    /// The whole body, when the connection loop read it before the app was contacted.
-    prebuffered: Option<Bytes>,
-    /// `RateLimit` for the response of a request that passed its limits.
-    rate_limit: Option<HeaderValue>,
-    status: u16,
-    endpoint: Option<usize>,
-    upstream_start: Option<Instant>,
-    upstream_time: Option<Duration>,
-    /// When the route's total `timeout` runs out.
-    deadline: Option<Instant>,
-}
-
-impl Ctx {
-    fn request_id(&self) -> &str {
-        self.request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-    }
-}
-
-impl Ctx {
-    /// The matched route in this request's policy snapshot.
-    fn route_policy(&self) -> Option<&RoutePolicy> {
-        self.route
-            .and_then(|r| self.policy.as_ref().and_then(|p| p.routes.get(r)))
-    }
-
-    /// The `route` label: the route's name, or "" when none matched.
-    fn route_name(&self) -> &str {
-        self.route_policy().map_or("", |r| r.name.as_str())
-    }
-}
-
-impl RampartProxy {
-    /// Answers the request with `reject` (problem+json) and records it.
-    async fn respond(&self, session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<()> {
-        ctx.rejected = Some(reject.code);
-        ctx.status = reject.status;
-        let route = ctx.route_name();
-        self.shared
-            .metrics
-            .rejections_total
-            .with_label_values(&[route, reject.code.as_str()])
-            .inc();
-        if session.response_written().is_some() {
-            // Too late for a new head: the client sees the response cut short.
-            return Ok(());
-        }
-        let body = reject.body(ctx.request_id());
-        let mut head = reject.header(body.len());
-        decorate(&mut head, ctx);
-        if reject.closes_connection() {
-            session.set_keepalive(None);
-        }
-        let is_head = session.req_header().method == http::Method::HEAD;
-        session
-            .write_response_header(Box::new(head), is_head)
-            .await?;
-        if !is_head {
-            session.write_response_body(Some(body), true).await?;
-        }
-        Ok(())
-    }
-
-    /// Applies a guard's verdict: answers it (true: the request is done), or on a
-    /// `shadow: true` route only counts and logs it (false: carry on).
-    async fn enforce(&self, session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<bool> {
-        if ctx.route_policy().is_some_and(|r| r.shadow) {
-            self.record_shadow(ctx, reject.code);
-            Ok(false)
-        } else {
-            self.respond(session, ctx, reject).await?;
-            Ok(true)
-        }
-    }
-
-    /// JSON schema and upload checks on a body read ahead of the app. True: answered.
-    async fn validate_body(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        route: &RoutePolicy,
-    ) -> Result<bool> {
-        let Some(body) = ctx.prebuffered.clone() else {
-            // Only a shadow route lets a body past its limit stream unread.
-            let reject = body::check_declared(u64::MAX, route.max_body_bytes).err();
-            return match reject {
-                Some(r) => self.enforce(session, ctx, r).await,
-                None => Ok(false),
-            };
-        };
-        if let Some(validator) = &route.schema {
-            if let Err(reject) = schema::check_json(validator, &body) {
-                if self.enforce(session, ctx, reject).await? {
-                    return Ok(true);
-                }
-            }
-        }
-        if let Some(kinds) = &route.uploads {
-            let content_type = session
-                .req_header()
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .map(HeaderValue::as_bytes);
-            if let Err(reject) = uploads::check_upload(content_type, body, kinds).await {
-                if self.enforce(session, ctx, reject).await? {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    }
-
-    fn record_shadow(&self, ctx: &mut Ctx, code: Code) {
-        let route = ctx.route_name();
-        self.shared
-            .metrics
-            .shadow_rejections_total
-            .with_label_values(&[route, code.as_str()])
-            .inc();
-        ctx.shadow.push(code.as_str());
-    }
-
-    fn policy<'a>(&self, ctx: &'a Ctx) -> Result<&'a Arc<Policy>> {
-        ctx.policy
-            .as_ref()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no policy loaded for request"))
-    }
-}
-
-/// Counts the request against each of the route's limits (all must pass). The first that
-/// refuses gives the 429; otherwise the tightest sets the `RateLimit` header.
-fn check_limits(req: &RequestHeader, ctx: &mut Ctx, route: &RoutePolicy) -> Option<Reject> {
-    let mut tightest: Option<(usize, u32, u64)> = None;
-    for (i, limit) in route.limits.iter().enumerate() {
-        let header = |name: &str| req.headers.get(name).map(HeaderValue::as_bytes);
-        let key = limit.key_for(ctx.client_ip, header, req.uri.query());
-        match limit.check(key) {
-            Verdict::Limited { retry_after_secs } => {
-                let rate = Rate {
-                    count: limit.count,
-                    per: limit.window,
-                };
-                let name = limit_name(&route.name, i);
-                let mut reject = Reject::new(
-                    Code::RateLimited,
-                    format!("limit {rate} on route {}", route.name),
-                )
-                .with_retry_after(retry_after_secs);
-                if let Some(policy) = &route.limit_policy_header {
-                    reject = reject.with_header("ratelimit-policy", policy.clone());
-                }
-                if let Ok(v) =
-                    HeaderValue::from_str(&format!("\"{name}\";r=0;t={retry_after_secs}"))
-                {
-                    reject = reject.with_header("ratelimit", v);
-                }
-                return Some(reject);
-            }
-            Verdict::Allowed {
-                remaining,
-                reset_secs,
-            } => {
-                if tightest.is_none_or(|(_, least, _)| remaining < least) {
-                    tightest = Some((i, remaining, reset_secs));
-                }
-            }
-        }
-    }
-    if route.limit_headers_on_success {
-        ctx.rate_limit = tightest.and_then(|(i, remaining, reset)| {
-            HeaderValue::from_str(&format!(
-                "\"{}\";r={remaining};t={reset}",
-                limit_name(&route.name, i)
-            ))
-            .ok()
-        });
-    }
-    None
 }
 
 /// Headers every response carries, proxied or generated.
@@ -255,26 +58,7 @@ impl ProxyHttp for RampartProxy {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
-        Ctx {
-            policy: None,
-            start: Instant::now(),
-            route: None,
-            request_id: None,
-            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            peer_trusted: false,
-            rewritten_path: None,
-            rejected: None,
-            shadow: Vec::new(),
-            body: BodyCounter::default(),
-            prebuffered: None,
-            rate_limit: None,
-            status: 0,
-            endpoint: None,
-            upstream_start: None,
-            upstream_time: None,
-            deadline: None,
-        }
+        Ctx::new()
     }
 
     /// The connection loop hands over a body it read ahead (see `prebuffer.rs`).

@@ -1,0 +1,85 @@
+//! The per-request context of the proxy: what each phase learns and the next one reads.
+
+use crate::guards::body::BodyCounter;
+use crate::policy::{Policy, RoutePolicy};
+use crate::reject::Code;
+use bytes::Bytes;
+use http::header::HeaderValue;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Per-request state, created empty and filled phase by phase.
+pub struct Ctx {
+    pub(super) policy: Option<Arc<Policy>>,
+    pub(super) start: Instant,
+    pub(super) route: Option<usize>,
+    pub(super) request_id: Option<HeaderValue>,
+    pub(super) client_ip: IpAddr,
+    pub(super) peer_ip: IpAddr,
+    pub(super) peer_trusted: bool,
+    /// The normalized path when it differs from what the client sent.
+    pub(super) rewritten_path: Option<String>,
+    pub(super) rejected: Option<Code>,
+    /// Codes that would have rejected this request on a `shadow: true` route.
+    pub(super) shadow: Vec<&'static str>,
+    pub(super) body: BodyCounter,
+    /// The whole body, when the connection loop read it before the app was contacted.
+    pub(super) prebuffered: Option<Bytes>,
+    /// `RateLimit` for the response of a request that passed its limits.
+    pub(super) rate_limit: Option<HeaderValue>,
+    pub(super) status: u16,
+    pub(super) endpoint: Option<usize>,
+    pub(super) upstream_start: Option<Instant>,
+    pub(super) upstream_time: Option<Duration>,
+    /// When the route's total `timeout` runs out.
+    pub(super) deadline: Option<Instant>,
+}
+
+impl Ctx {
+    pub(super) fn request_id(&self) -> &str {
+        self.request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+    }
+}
+
+impl Ctx {
+    /// The matched route in this request's policy snapshot.
+    pub(super) fn route_policy(&self) -> Option<&RoutePolicy> {
+        self.route
+            .and_then(|r| self.policy.as_ref().and_then(|p| p.routes.get(r)))
+    }
+
+    /// The `route` label: the route's name, or "" when none matched.
+    pub(super) fn route_name(&self) -> &str {
+        self.route_policy().map_or("", |r| r.name.as_str())
+    }
+}
+
+impl Ctx {
+    /// An empty context: filled phase by phase.
+    pub(super) fn new() -> Ctx {
+        Ctx {
+            policy: None,
+            start: Instant::now(),
+            route: None,
+            request_id: None,
+            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            peer_trusted: false,
+            rewritten_path: None,
+            rejected: None,
+            shadow: Vec::new(),
+            body: BodyCounter::default(),
+            prebuffered: None,
+            rate_limit: None,
+            status: 0,
+            endpoint: None,
+            upstream_start: None,
+            upstream_time: None,
+            deadline: None,
+        }
+    }
+}
