@@ -106,6 +106,7 @@ def wrk(port, seconds, connections, path="/", script=None):
 def rampart_config(listen, admin, upstream_port, all_features, rate_limited=False):
     route = "  - { name: bench, match: { path_prefix: / }, upstream: app }\n"
     client = ""
+    upstream_extra = ""
     if rate_limited:
         # A quota that never rejects, keyed on the client address behind a trusted proxy:
         # with bench/random_xff.lua every request is a new key.
@@ -119,6 +120,8 @@ def rampart_config(listen, admin, upstream_port, all_features, rate_limited=Fals
                  "      allow_ips: [127.0.0.0/8], deny_ips: [10.66.0.0/16] }\n")
         client = ("client:\n  trusted_proxies: [10.0.0.0/8]\n  header_timeout: 10s\n  max_uri_bytes: 8KiB\n"
                   "  max_header_bytes: 32KiB\n  max_headers: 100\n")
+        # The concurrency cap and queue toward the app (never full with 32 connections).
+        upstream_extra = "    max_in_flight: 64\n    queue: { max: 256, timeout: 2s }\n"
     return (
         "server:\n"
         f"  listen: 127.0.0.1:{listen}\n  admin_listen: 127.0.0.1:{admin}\n  threads: 1\n"
@@ -126,6 +129,7 @@ def rampart_config(listen, admin, upstream_port, all_features, rate_limited=Fals
         + client +
         "upstreams:\n"
         f"  app:\n    endpoints: [127.0.0.1:{upstream_port}]\n"
+        + upstream_extra +
         "routes:\n" + route +
         "logging:\n  access_log: false\n  level: warn\n"
     )

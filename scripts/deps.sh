@@ -6,6 +6,10 @@ set -euo pipefail
 need_apt=()
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+if [ "${RAMPART_TEST:-0}" = 1 ]; then
+  # The shared rate-limit store's tests run a real Redis.
+  command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+fi
 if [ "${RAMPART_BENCH:-0}" = 1 ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
   command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)

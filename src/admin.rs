@@ -46,6 +46,26 @@ fn problem(reject: Reject) -> Response<Vec<u8>> {
     resp
 }
 
+impl AdminApp {
+    /// Gauges read from live state when scraped, so requests never touch them: requests
+    /// in flight and waiting, per upstream.
+    fn refresh_scrape_time_gauges(&self) {
+        let policy = self.shared.policy.load();
+        let metrics = &self.shared.metrics;
+        for u in &policy.upstreams {
+            let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            metrics
+                .in_flight_requests
+                .with_label_values(&[&u.name])
+                .set(count(u.state.admission.in_flight()));
+            metrics
+                .queue_depth
+                .with_label_values(&[&u.name])
+                .set(count(u.state.admission.queued()));
+        }
+    }
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -72,11 +92,14 @@ impl ServeHttp for AdminApp {
                 };
                 get_only(respond(status, "text/plain", body.to_vec()))
             }
-            "/metrics" => get_only(respond(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                self.shared.metrics.render(),
-            )),
+            "/metrics" => {
+                self.refresh_scrape_time_gauges();
+                get_only(respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    self.shared.metrics.render(),
+                ))
+            }
             _ => problem(Reject::new(Code::NotFound, "unknown admin endpoint")),
         }
     }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub upstream_endpoint_up: IntGaugeVec,
     pub dependency_up: IntGaugeVec,
     pub rate_limit_keys: IntGaugeVec,
+    /// Extension: requests decided by `on_error` because the shared store failed.
+    pub rate_limit_store_errors_total: IntCounterVec,
     pub config_reloads_total: IntCounterVec,
     pub config_generation: IntGauge,
     pub config_last_reload_success_timestamp_seconds: Gauge,
@@ -169,6 +171,12 @@ impl Metrics {
                 &r,
                 "rampart_rate_limit_keys",
                 "Rate-limit keys tracked",
+                &["route"],
+            )?,
+            rate_limit_store_errors_total: counter(
+                &r,
+                "rampart_rate_limit_store_errors_total",
+                "Requests whose limits the shared store could not decide (on_error applied)",
                 &["route"],
             )?,
             config_reloads_total: counter(

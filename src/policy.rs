@@ -3,11 +3,14 @@
 //! State that must survive a reload (round-robin cursors, later buckets and breakers) lives
 //! in `Arc`s that `compile` carries over from the previous policy.
 
+use crate::config::model::StoreKind;
 use crate::config::model::{LogFormat, UploadKind, Upstream};
 use crate::config::LoadedConfig;
 use crate::guards::framing::HeadLimits;
 use crate::guards::rate_limit::RouteLimit;
+use crate::guards::redis_store::SharedLimits;
 use crate::guards::routing::{PathMatch, RouteMatcher};
+use crate::upstream::admission::{Admission, Limits as AdmissionLimits};
 use crate::upstream::select::RoundRobin;
 use http::{HeaderName, Method};
 use ipnet::IpNet;
@@ -43,6 +46,8 @@ pub struct Policy {
     pub logging: LogPolicy,
     /// Whether the public listener terminates TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
+    /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
+    pub shared_limits: Option<Arc<SharedLimits>>,
 }
 
 pub struct ClientPolicy {
@@ -82,6 +87,8 @@ pub struct UpstreamPolicy {
     pub endpoints: Vec<EndpointPolicy>,
     pub read_timeout: Duration,
     pub connect_timeout: Duration,
+    /// `max_in_flight` and `queue`.
+    pub admission: AdmissionLimits,
     pub state: Arc<UpstreamState>,
 }
 
@@ -96,6 +103,8 @@ pub struct EndpointPolicy {
 #[derive(Default)]
 pub struct UpstreamState {
     pub round_robin: RoundRobin,
+    /// Slots and queue: requests in flight keep theirs across a reload.
+    pub admission: Arc<Admission>,
 }
 
 pub struct LogPolicy {
@@ -264,6 +273,22 @@ impl Policy {
             });
         }
 
+        let shared_limits = match (&c.rate_limit_store.kind, &c.rate_limit_store.redis) {
+            (StoreKind::Redis, Some(cfg)) => {
+                Some(match previous.and_then(|p| p.shared_limits.as_ref()) {
+                    // Same store: keep its connection.
+                    Some(old) if old.same_settings(cfg) => Arc::clone(old),
+                    _ => Arc::new(SharedLimits::new(cfg).map_err(|e| {
+                        CompileError::Other(format!("rate_limit_store.redis: {e}"))
+                    })?),
+                })
+            }
+            _ => None,
+        };
+        // Last, once nothing can fail: the carried-over semaphores take the new caps.
+        for u in &upstreams {
+            u.state.admission.set_capacity(u.admission.max_in_flight);
+        }
         let cl = &c.client;
         Ok(Policy {
             generation,
@@ -294,6 +319,7 @@ impl Policy {
                     .collect(),
             },
             tls: c.server.tls.is_some(),
+            shared_limits,
         })
     }
 }
@@ -335,8 +361,19 @@ fn compile_upstream(
         endpoints,
         read_timeout: u.read_timeout.0,
         connect_timeout: u.connect_timeout.0,
+        admission: admission_limits(u),
         state,
     })
+}
+
+/// A cap without a `queue:` section gets the default queue (256 waiting, 2 s).
+fn admission_limits(u: &Upstream) -> AdmissionLimits {
+    let queue = u.queue.clone().unwrap_or_default();
+    AdmissionLimits {
+        max_in_flight: u.max_in_flight.map(|n| n as usize),
+        queue_max: queue.max,
+        queue_timeout: queue.timeout.0,
+    }
 }
 
 /// `host:port` to an address; names are resolved once, at load (sidecars talk to

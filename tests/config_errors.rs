@@ -57,6 +57,7 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     ("%H%upstreams:\n  app:\n    endpoints: [nohostport]\n", "upstreams.app.endpoints[0]", 6, 17, "expected host:port"),
     ("%H%upstreams:\n  app:\n    endpoints: [127.0.0.1:1]\n    circuit_breaker: { failure_ratio: 1.5 }\n", "upstreams.app.circuit_breaker.failure_ratio", 7, 39, "(0, 1]"),
     ("%H%upstreams:\n  app:\n    endpoints: [127.0.0.1:1]\n    retry: { retry_on: [418] }\n", "upstreams.app.retry.retry_on[0]", 7, 25, "500-599"),
+    ("%H%upstreams:\n  app:\n    endpoints: [127.0.0.1:1]\n    queue: { max: 10 }\n", "upstreams.app.queue", 7, 12, "needs max_in_flight"),
     // headers and CORS
     ("%H%security_headers:\n  x_frame_options: \"DENY\\n\"\n", "security_headers.x_frame_options", 5, 20, "not a valid header value"),
     ("%H%cors:\n  allow_origins: [\"*\"]\n  allow_credentials: true\n", "cors.allow_origins[0]", 5, 19, "refused with environment: production"),

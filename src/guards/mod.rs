@@ -6,6 +6,7 @@ pub mod chunked;
 pub mod forwarded;
 pub mod framing;
 pub mod rate_limit;
+pub mod redis_store;
 pub mod routing;
 pub mod schema;
 pub mod uploads;

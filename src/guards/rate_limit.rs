@@ -84,7 +84,7 @@ pub enum Verdict {
     Limited { retry_after_secs: u64 },
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
@@ -183,6 +183,16 @@ impl<C: Clock> RouteLimit<C> {
             && self.max_keys == other.max_keys
     }
 
+    /// What requests are counted by.
+    pub fn key_kind(&self) -> &RateKey {
+        &self.key
+    }
+
+    /// The time one request's allowance takes to come back (`window / count`).
+    pub fn period(&self) -> Duration {
+        self.window.checked_div(self.count).unwrap_or_default()
+    }
+
     /// Keys currently tracked.
     pub fn tracked_keys(&self) -> usize {
         self.limiter.len()
@@ -202,14 +212,14 @@ impl<C: Clock> RouteLimit<C> {
 }
 
 /// IPv4 as itself; IPv6 by its /64 (one customer's network, as most ISPs assign).
-fn ip_key(ip: IpAddr) -> u128 {
+pub(crate) fn ip_key(ip: IpAddr) -> u128 {
     match super::forwarded::canonical(ip) {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 64) - 1) | 1,
     }
 }
 
-fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))

@@ -3,6 +3,7 @@
 use crate::guards::body::BodyCounter;
 use crate::policy::{Policy, RoutePolicy};
 use crate::reject::Code;
+use crate::upstream::admission::Slot;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use std::net::{IpAddr, Ipv4Addr};
@@ -34,6 +35,10 @@ pub struct Ctx {
     pub(super) upstream_time: Option<Duration>,
     /// When the route's total `timeout` runs out.
     pub(super) deadline: Option<Instant>,
+    /// The request's place toward the app (`max_in_flight`); given back when dropped.
+    pub(super) slot: Option<Slot>,
+    /// The shared rate-limit store failed for this request (`on_error` decided).
+    pub(super) store_failed: bool,
 }
 
 impl Ctx {
@@ -80,6 +85,8 @@ impl Ctx {
             upstream_start: None,
             upstream_time: None,
             deadline: None,
+            slot: None,
+            store_failed: false,
         }
     }
 }

@@ -141,7 +141,16 @@ impl ProxyHttp for RampartProxy {
             }
         }
         if !route.limits.is_empty() {
-            if let Some(reject) = check_limits(session.req_header(), ctx, route) {
+            let shared = policy.shared_limits.as_deref();
+            let verdict = check_limits(session.req_header(), ctx, route, shared).await;
+            if ctx.store_failed {
+                self.shared
+                    .metrics
+                    .rate_limit_store_errors_total
+                    .with_label_values(&[&route.name])
+                    .inc();
+            }
+            if let Some(reject) = verdict {
                 if self.enforce(session, ctx, reject).await? {
                     return Ok(true);
                 }
@@ -179,6 +188,11 @@ impl ProxyHttp for RampartProxy {
         }
         let validates = route.schema.is_some() || route.uploads.is_some();
         if has_body && validates && self.validate_body(session, ctx, route).await? {
+            return Ok(true);
+        }
+        // Last: a request that waits for the app has passed every other check.
+        let upstream = &policy.upstreams[route.upstream];
+        if self.admit(session, ctx, upstream, !has_body).await? {
             return Ok(true);
         }
         // Gaps between body reads are bounded by `client.body_timeout`.
@@ -374,6 +388,9 @@ impl ProxyHttp for RampartProxy {
         if ctx.request_id.is_none() {
             ctx.request_id = Some(new_request_id());
         }
+        // Pingora drops the client connection after a failed proxy attempt whatever we
+        // return: say so in the answer, or a client reusing it meets a reset.
+        session.set_keepalive(None);
         if let Err(write_err) = self.respond(session, ctx, reject).await {
             tracing::debug!(error = %write_err, "could not send the error response");
         }
@@ -384,6 +401,8 @@ impl ProxyHttp for RampartProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        // The app is done with this request: its slot goes to the next one now.
+        ctx.slot = None;
         let status = session
             .response_written()
             .map_or(ctx.status, |r| r.status.as_u16());

@@ -2,11 +2,14 @@
 //! rate limits. Helpers of the proxy; the phases themselves are in `mod.rs`.
 
 use super::{decorate, Ctx, RampartProxy};
+use crate::config::model::OnError;
 use crate::config::units::Rate;
 use crate::guards::rate_limit::Verdict;
+use crate::guards::redis_store::SharedLimits;
 use crate::guards::{body, schema, uploads};
-use crate::policy::{limit_name, Policy, RoutePolicy};
+use crate::policy::{limit_name, Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::{Code, Reject};
+use crate::upstream::admission::{retry_after_secs, Refusal};
 use http::header::HeaderValue;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
@@ -104,6 +107,52 @@ impl RampartProxy {
         Ok(false)
     }
 
+    /// Takes a slot toward the route's upstream (`max_in_flight`), waiting in its queue if
+    /// need be. True: refused and answered (503 `overloaded`) or the client left while
+    /// waiting. The slot lives in `ctx` and is given back when the request ends, however.
+    /// `watch_client`: the request has no body, so its connection can be watched while it
+    /// waits (a body, even one read ahead, may still be in the stream Pingora reads).
+    pub(super) async fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        upstream: &UpstreamPolicy,
+        watch_client: bool,
+    ) -> Result<bool> {
+        let limits = &upstream.admission;
+        let wait = upstream.state.admission.admit(limits);
+        let admitted = if !watch_client || limits.max_in_flight.is_none() {
+            wait.await
+        } else {
+            // A client that gives up stops holding a place in the queue.
+            tokio::pin!(wait);
+            tokio::select! {
+                biased;
+                admitted = &mut wait => admitted,
+                gone = session.downstream_session.read_body_or_idle(true) => match gone {
+                    Err(e) => return Err(e),
+                    Ok(_) => wait.await,
+                },
+            }
+        };
+        match admitted {
+            Ok(slot) => {
+                ctx.slot = Some(slot);
+                Ok(false)
+            }
+            Err(refusal) => {
+                let detail = match refusal {
+                    Refusal::QueueFull => "too many requests are waiting for the app",
+                    Refusal::QueueTimeout => "no capacity toward the app within the queue timeout",
+                };
+                let reject = Reject::new(Code::Overloaded, detail)
+                    .with_retry_after(retry_after_secs(limits));
+                self.respond(session, ctx, reject).await?;
+                Ok(true)
+            }
+        }
+    }
+
     pub(super) fn record_shadow(&self, ctx: &mut Ctx, code: Code) {
         let route = ctx.route_name();
         self.shared
@@ -121,19 +170,60 @@ impl RampartProxy {
     }
 }
 
-/// Counts the request against each of the route's limits (all must pass). The first that
-/// refuses gives the 429; otherwise the tightest sets the `RateLimit` header.
-pub(super) fn check_limits(
+/// Counts the request against each of the route's limits (all must pass), in memory or in
+/// the shared Redis store. The first that refuses gives the 429; otherwise the tightest sets
+/// the `RateLimit` header.
+pub(super) async fn check_limits(
     req: &RequestHeader,
     ctx: &mut Ctx,
     route: &RoutePolicy,
+    shared: Option<&SharedLimits>,
 ) -> Option<Reject> {
+    let header = |name: &str| req.headers.get(name).map(HeaderValue::as_bytes);
+    let Some(store) = shared else {
+        // In memory: each limit is decided (and spent) in turn, up to the first refusal.
+        let mut verdicts = Vec::with_capacity(route.limits.len());
+        for limit in &route.limits {
+            let verdict = limit.check(limit.key_for(ctx.client_ip, header, req.uri.query()));
+            verdicts.push(verdict);
+            if matches!(verdict, Verdict::Limited { .. }) {
+                break;
+            }
+        }
+        return answer(ctx, route, &verdicts);
+    };
+    let keys: Vec<String> = route
+        .limits
+        .iter()
+        .enumerate()
+        .map(|(i, l)| store.key(&route.name, i, l, ctx.client_ip, header, req.uri.query()))
+        .collect();
+    match store.check(&keys, &route.limits).await {
+        Ok(verdicts) => answer(ctx, route, &verdicts),
+        Err(e) => {
+            tracing::debug!(error = %e, route = %route.name, "rate-limit store unavailable");
+            ctx.store_failed = true;
+            match store.on_error {
+                OnError::Allow => None,
+                OnError::Deny => Some(
+                    Reject::new(
+                        Code::RateLimited,
+                        "the rate-limit store is unavailable and on_error is deny",
+                    )
+                    .with_retry_after(1),
+                ),
+            }
+        }
+    }
+}
+
+/// The 429 for the first limit that refused, or the `RateLimit` value of the tightest.
+fn answer(ctx: &mut Ctx, route: &RoutePolicy, verdicts: &[Verdict]) -> Option<Reject> {
     let mut tightest: Option<(usize, u32, u64)> = None;
-    for (i, limit) in route.limits.iter().enumerate() {
-        let header = |name: &str| req.headers.get(name).map(HeaderValue::as_bytes);
-        let key = limit.key_for(ctx.client_ip, header, req.uri.query());
-        match limit.check(key) {
+    for (i, verdict) in verdicts.iter().enumerate() {
+        match *verdict {
             Verdict::Limited { retry_after_secs } => {
+                let limit = &route.limits[i];
                 let rate = Rate {
                     count: limit.count,
                     per: limit.window,

@@ -1,3 +1,4 @@
 //! Toward the app: endpoint choice (and later admission, breaker, retry, health).
 
+pub mod admission;
 pub mod select;

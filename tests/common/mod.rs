@@ -2,6 +2,7 @@
 //! and real upstreams that record what they received.
 #![allow(dead_code)]
 
+pub mod redis;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
+pub use redis::RedisServer;
 #[allow(unused_imports)]
 pub use upstream::RecordingUpstream;
 
@@ -159,6 +162,19 @@ impl RampartProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Waits (up to 20 s) until `cond` holds; false if it never did. For conditions another
+/// process makes true (a gauge settling, requests reaching the app), not for timing.
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
 }
 
 /// A config with one upstream `app` at `upstream` and the given routes (YAML list items).

@@ -1,7 +1,7 @@
 //! An in-process HTTP/1.1 upstream that records what it receives: hits, headers, body
 //! bytes, connections and the concurrency high-water mark. Its behaviour is chosen per
-//! request by path: `/status/<code>`, `/delay/<ms>`, `/bytes/<n>`, `/echo`; anything else
-//! answers 200 with a small JSON body.
+//! request by path: `/status/<code>`, `/delay/<ms>`, `/bytes/<n>`, `/echo`, `/hold` (waits
+//! until the test calls `release`); anything else answers 200 with a small JSON body.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -21,12 +21,36 @@ pub struct Seen {
     pub connection: usize,
 }
 
-#[derive(Default)]
 pub struct Record {
     pub seen: Mutex<Vec<Seen>>,
     pub connections: AtomicUsize,
     pub in_flight: AtomicUsize,
     pub high_water: AtomicUsize,
+    /// Requests to `/hold` waiting for `release`.
+    pub held: AtomicUsize,
+    gate: tokio::sync::Semaphore,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Record {
+            seen: Mutex::default(),
+            connections: AtomicUsize::default(),
+            in_flight: AtomicUsize::default(),
+            high_water: AtomicUsize::default(),
+            held: AtomicUsize::default(),
+            gate: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+/// Counts one request in a counter until dropped (also when the client aborts it).
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct RecordingUpstream {
@@ -84,6 +108,26 @@ impl RecordingUpstream {
         self.record.seen.lock().map(|s| s.len()).unwrap_or(0)
     }
 
+    /// Lets `n` requests waiting at (or later reaching) `/hold` answer.
+    pub fn release(&self, n: usize) {
+        self.record.gate.add_permits(n);
+    }
+
+    /// Requests now waiting at `/hold`.
+    pub fn held(&self) -> usize {
+        self.record.held.load(Ordering::SeqCst)
+    }
+
+    /// Requests now being handled.
+    pub fn in_flight(&self) -> usize {
+        self.record.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests ever handled at once.
+    pub fn high_water(&self) -> usize {
+        self.record.high_water.load(Ordering::SeqCst)
+    }
+
     pub fn last(&self) -> Seen {
         self.seen().pop().expect("the upstream saw no request")
     }
@@ -95,6 +139,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let now = rec.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _in_flight = Counted(&rec.in_flight);
     rec.high_water.fetch_max(now, Ordering::SeqCst);
     let (parts, body) = req.into_parts();
     let body = body
@@ -132,6 +177,14 @@ async fn handle(
                 .header("content-type", "application/octet-stream")
                 .body(Full::new(Bytes::from(data)))
         }
+        (Some("hold"), _) => {
+            rec.held.fetch_add(1, Ordering::SeqCst);
+            let _held = Counted(&rec.held);
+            if let Ok(permit) = rec.gate.acquire().await {
+                permit.forget();
+            }
+            Response::builder().body(Full::new(Bytes::from_static(b"released")))
+        }
         (Some("echo"), _) => Response::builder()
             .header("content-type", "application/octet-stream")
             .body(Full::new(body)),
@@ -140,6 +193,5 @@ async fn handle(
             .header("server", "Werkzeug/3.0.1 Python/3.11")
             .body(Full::new(Bytes::from_static(b"{\"ok\":true}"))),
     };
-    rec.in_flight.fetch_sub(1, Ordering::SeqCst);
     Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }

@@ -163,6 +163,14 @@ pub struct Queue {
     #[serde(default = "default_queue_timeout")]
     pub timeout: ConfigDuration,
 }
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            max: default_queue_max(),
+            timeout: default_queue_timeout(),
+        }
+    }
+}
 fn default_queue_max() -> usize {
     256
 }

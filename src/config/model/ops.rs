@@ -72,6 +72,12 @@ pub struct RedisStore {
     pub timeout: ConfigDuration,
     #[serde(default)]
     pub on_error: OnError,
+    /// Extension: the first part of every key, so several apps can share one Redis.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+}
+fn default_key_prefix() -> String {
+    "rampart".into()
 }
 fn default_redis_timeout() -> ConfigDuration {
     millis(50)

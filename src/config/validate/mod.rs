@@ -160,6 +160,12 @@ fn upstream(path: &str, u: &Upstream, p: &mut Problems) {
         p.at(&join_key(path, "max_in_flight"), "must be at least 1");
     }
     if let Some(q) = &u.queue {
+        if u.max_in_flight.is_none() {
+            p.at(
+                &join_key(path, "queue"),
+                "a queue needs max_in_flight (requests only wait when the cap is reached)",
+            );
+        }
         if q.timeout.0.is_zero() && q.max > 0 {
             p.at(
                 &join_key(path, "queue.timeout"),
@@ -302,11 +308,17 @@ fn store(s: &RateLimitStore, p: &mut Problems) {
             "kind: redis needs a `redis:` section with its url",
         ),
         (_, Some(r)) => {
-            if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
+            let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
+            if !schemes.iter().any(|s| r.url.starts_with(s)) {
                 p.at(
                     "rate_limit_store.redis.url",
-                    format!("expected redis://host:port, got \"{}\"", r.url),
+                    format!(
+                        "expected redis://host:port (or rediss://, unix:///path), got \"{}\"",
+                        r.url
+                    ),
                 );
+            } else if let Err(e) = redis::Client::open(r.url.as_str()) {
+                p.at("rate_limit_store.redis.url", e.to_string());
             }
             if r.timeout.0.is_zero() {
                 p.at(

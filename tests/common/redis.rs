@@ -1,0 +1,65 @@
+//! A real `redis-server` for the shared rate-limit store: on a Unix socket in a fresh
+//! folder (no port to pick), nothing persisted, stopped on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct RedisServer {
+    pub socket: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one and returns once it accepts connections.
+    pub fn start() -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_at(dir.path().join("redis.sock"), dir)
+    }
+
+    /// A socket path in a fresh folder where no server listens (yet).
+    pub fn unused_socket() -> (PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        (dir.path().join("redis.sock"), dir)
+    }
+
+    /// Starts one on `socket` (in `dir`, kept until the server is dropped).
+    pub fn start_at(socket: PathBuf, dir: tempfile::TempDir) -> RedisServer {
+        let mut child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: run ./test, which installs it");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(out).lines();
+        let ready = lines.by_ref().map_while(Result::ok).any(|l| {
+            l.to_ascii_lowercase()
+                .contains("ready to accept connections")
+        });
+        assert!(ready, "redis-server did not start");
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        RedisServer {
+            socket,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
