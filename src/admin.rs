@@ -1,13 +1,16 @@
 //! The admin listener (SPEC §4): liveness, readiness and metrics.
 
+use crate::health_report;
 use crate::reject::{Code, Reject};
 use crate::state::Shared;
+use crate::upstream::breaker::State;
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub struct AdminApp {
     pub shared: Arc<Shared>,
@@ -48,12 +51,24 @@ fn problem(reject: Reject) -> Response<Vec<u8>> {
 
 impl AdminApp {
     /// Gauges read from live state when scraped, so requests never touch them: requests
-    /// in flight and waiting, per upstream.
+    /// in flight and waiting, breaker states and endpoint health, per upstream.
     fn refresh_scrape_time_gauges(&self) {
         let policy = self.shared.policy.load();
         let metrics = &self.shared.metrics;
+        let now = Instant::now();
         for u in &policy.upstreams {
             let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            let breaker = u.breaker.as_ref().map_or(State::Closed, |b| b.peek(now));
+            metrics
+                .circuit_breaker_state
+                .with_label_values(&[&u.name])
+                .set(breaker.gauge());
+            for e in &u.endpoints {
+                metrics
+                    .upstream_endpoint_up
+                    .with_label_values(&[&u.name, &e.label])
+                    .set(i64::from(e.health.is_up()));
+            }
             metrics
                 .in_flight_requests
                 .with_label_values(&[&u.name])
@@ -84,13 +99,38 @@ impl ServeHttp for AdminApp {
         match path.as_str() {
             "/livez" => get_only(respond(StatusCode::OK, "text/plain", b"ok\n".to_vec())),
             "/readyz" => {
-                let ready = !self.shared.draining.load(Ordering::Relaxed);
-                let (status, body) = if ready {
-                    (StatusCode::OK, &b"ready\n"[..])
-                } else {
+                let policy = self.shared.policy.load();
+                let (status, body) = if self.shared.draining.load(Ordering::Relaxed) {
                     (StatusCode::SERVICE_UNAVAILABLE, &b"draining\n"[..])
+                } else if !health_report::ready(&policy, Instant::now()) {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &b"no healthy upstream\n"[..],
+                    )
+                } else {
+                    (StatusCode::OK, &b"ready\n"[..])
                 };
                 get_only(respond(status, "text/plain", body.to_vec()))
+            }
+            "/health" => {
+                let policy = self.shared.policy.load();
+                let (status, body) = health_report::report(
+                    &policy,
+                    &self.shared.config_info(),
+                    env!("CARGO_PKG_VERSION"),
+                    self.shared.started.elapsed(),
+                    Instant::now(),
+                );
+                let code = if status == health_report::Status::Unhealthy {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                };
+                get_only(respond(
+                    code,
+                    "application/json",
+                    body.to_string().into_bytes(),
+                ))
             }
             "/metrics" => {
                 self.refresh_scrape_time_gauges();

@@ -77,6 +77,7 @@ mod tests {
         let shared = Shared::new(
             Policy::compile(&loaded, None, 1).unwrap(),
             Metrics::new().unwrap(),
+            crate::state::ConfigInfo::of_text(yaml),
         );
         for ip in 0..5u32 {
             let limit = &shared.policy.load().routes[0].limits[0];

@@ -2,12 +2,13 @@
 
 use crate::admin::AdminApp;
 use crate::config::LoadedConfig;
+use crate::health_checks::HealthChecks;
 use crate::housekeeping::Housekeeping;
 use crate::listener::ConnectionApp;
 use crate::metrics::Metrics;
 use crate::policy::{CompileError, Policy};
 use crate::proxy::RampartProxy;
-use crate::state::Shared;
+use crate::state::{ConfigInfo, Shared};
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
@@ -70,7 +71,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
     );
-    let shared = Shared::new(policy, metrics);
+    let shared = Shared::new(policy, metrics, ConfigInfo::of_text(&loaded.text));
 
     let grace = c.server.grace_period.0.as_secs().max(1);
     let mut conf = ServerConf {
@@ -129,6 +130,14 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);
     server.add_service(Prebound::new(admin, admin_addr, admin_fd));
+
+    let checks = HealthChecks {
+        shared: Arc::clone(&shared),
+    };
+    server.add_service(pingora::services::background::background_service(
+        "health-checks",
+        checks,
+    ));
 
     let upkeep = Housekeeping {
         shared: Arc::clone(&shared),

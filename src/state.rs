@@ -4,8 +4,30 @@ use crate::metrics::Metrics;
 use crate::policy::Policy;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+/// What `/health` says about the loaded config.
+#[derive(Debug, Clone)]
+pub struct ConfigInfo {
+    /// SHA-256 of the file's text, hex.
+    pub sha256: String,
+    pub loaded_at: SystemTime,
+    /// The last failed load (`file:line: message`), None after a successful one.
+    pub last_error: Option<String>,
+}
+
+impl ConfigInfo {
+    pub fn of_text(text: &str) -> ConfigInfo {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        ConfigInfo {
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            loaded_at: SystemTime::now(),
+            last_error: None,
+        }
+    }
+}
 
 pub struct Shared {
     /// The live policy; requests take one snapshot each (`load_full`).
@@ -16,17 +38,26 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Open client connections on the public listener.
     pub connections: AtomicUsize,
+    pub config: Mutex<ConfigInfo>,
 }
 
 impl Shared {
-    pub fn new(policy: Policy, metrics: Metrics) -> Arc<Shared> {
+    pub fn new(policy: Policy, metrics: Metrics, config: ConfigInfo) -> Arc<Shared> {
         Arc::new(Shared {
             policy: ArcSwap::from_pointee(policy),
             metrics,
             started: Instant::now(),
             draining: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            config: Mutex::new(config),
         })
+    }
+
+    pub fn config_info(&self) -> ConfigInfo {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Takes a connection slot if fewer than `max` are open; released when dropped.

@@ -133,3 +133,49 @@ fn failures_of_the_app_are_reported_truthfully() {
         "upstream_unavailable",
     );
 }
+
+#[test]
+fn the_breaker_opens_while_the_app_fails_on_demand_and_closes_after() {
+    let app = start_app();
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n\
+upstreams:\n  app:\n    endpoints: [\"{}\"]\n    \
+circuit_breaker: {{ consecutive_failures: 3, open_for: 500ms, half_open_requests: 1 }}\n\
+routes:\n  - {{ name: api, match: {{ path_prefix: /api }}, upstream: app, \
+fallback: {{ status: 200, body: '{{\"items\":[]}}' }} }}\n",
+        app.addr
+    );
+    let p = start(&yaml);
+    let c = client();
+    assert_eq!(c.get(p.url("/api/items")).send().unwrap().status(), 200);
+    // Chaos on: the app answers 503 to /api/items.
+    let on = c
+        .post(p.url("/api/chaos"))
+        .json(&serde_json::json!({"fail": true, "status": 503}))
+        .send()
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    for _ in 0..3 {
+        assert_eq!(c.get(p.url("/api/items")).send().unwrap().status(), 503);
+    }
+    // Open: the route's fallback answers; the app is left alone.
+    let degraded = c.get(p.url("/api/items")).send().unwrap();
+    assert_eq!(degraded.status(), 200);
+    assert_eq!(degraded.text().unwrap(), "{\"items\":[]}");
+    // Chaos off (the breaker is open, so this waits for a trial slot like any request).
+    assert!(eventually(|| {
+        c.post(p.url("/api/chaos"))
+            .json(&serde_json::json!({"fail": false}))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+            .contains("\"fail\":false")
+    }));
+    assert!(eventually(|| {
+        metric(&p, "rampart_circuit_breaker_state{upstream=\"app\"}") == Some(0.0)
+    }));
+    // Closed again: the app's real answer, not the fallback.
+    let items: serde_json::Value = c.get(p.url("/api/items")).send().unwrap().json().unwrap();
+    assert_eq!(items["items"][0]["name"], "widget");
+}

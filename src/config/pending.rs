@@ -13,20 +13,9 @@ pub fn not_yet_enforced(c: &Config) -> Vec<String> {
     };
     for (i, r) in c.routes.iter().enumerate() {
         let p = format!("routes[{i}]");
-        note(r.fallback.is_some(), format!("{p}.fallback"));
         note(r.headers.is_some(), format!("{p}.headers"));
         note(r.cors.is_some(), format!("{p}.cors"));
     }
-    for (name, u) in &c.upstreams {
-        let p = format!("upstreams.{name}");
-        note(u.health_check.is_some(), format!("{p}.health_check"));
-        note(u.circuit_breaker.is_some(), format!("{p}.circuit_breaker"));
-        note(u.retry.is_some(), format!("{p}.retry"));
-    }
     note(c.cors.is_some(), "cors".into());
-    note(
-        !c.health.dependencies.is_empty(),
-        "health.dependencies".into(),
-    );
     out
 }

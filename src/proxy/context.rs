@@ -1,9 +1,10 @@
 //! The per-request context of the proxy: what each phase learns and the next one reads.
 
 use crate::guards::body::BodyCounter;
-use crate::policy::{Policy, RoutePolicy};
+use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::Code;
 use crate::upstream::admission::Slot;
+use crate::upstream::breaker::Call;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use std::net::{IpAddr, Ipv4Addr};
@@ -39,6 +40,18 @@ pub struct Ctx {
     pub(super) slot: Option<Slot>,
     /// The shared rate-limit store failed for this request (`on_error` decided).
     pub(super) store_failed: bool,
+    /// The breaker's leave to call the app; its outcome is reported once, in `logging`.
+    pub(super) breaker_call: Option<Call>,
+    /// The status of the app's response that is being passed on.
+    pub(super) upstream_status: Option<u16>,
+    /// Retries made so far (SPEC `retry.attempts` bounds them).
+    pub(super) retries: u32,
+    /// Endpoints tried by this request (bit i: endpoint i), so a retry prefers another.
+    pub(super) tried: u64,
+    /// A response status this request is being retried for.
+    pub(super) retrying_status: Option<u16>,
+    /// Whether the first attempt was counted in the retry budget.
+    pub(super) attempted: bool,
 }
 
 impl Ctx {
@@ -55,6 +68,12 @@ impl Ctx {
     pub(super) fn route_policy(&self) -> Option<&RoutePolicy> {
         self.route
             .and_then(|r| self.policy.as_ref().and_then(|p| p.routes.get(r)))
+    }
+
+    /// The matched route's upstream.
+    pub(super) fn upstream_policy(&self) -> Option<&UpstreamPolicy> {
+        let route = self.route_policy()?;
+        self.policy.as_ref()?.upstreams.get(route.upstream)
     }
 
     /// The `route` label: the route's name, or "" when none matched.
@@ -87,6 +106,12 @@ impl Ctx {
             deadline: None,
             slot: None,
             store_failed: false,
+            breaker_call: None,
+            upstream_status: None,
+            retries: 0,
+            tried: 0,
+            retrying_status: None,
+            attempted: false,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `context.rs` holds what one request carries from phase to phase.
 
 mod context;
+mod resilience;
 mod verdicts;
 
 use crate::guards::{access, body, forwarded, routing};
@@ -11,6 +12,7 @@ use crate::prebuffer::Prebuffered;
 use crate::reject::Code;
 use crate::state::Shared;
 use crate::telemetry::{self, AccessRecord};
+use crate::upstream::retry::Reason;
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use context::Ctx;
@@ -34,6 +36,9 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+/// The largest response head accepted from the app (Envoy's default is 60 KiB).
+const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
@@ -192,6 +197,9 @@ impl ProxyHttp for RampartProxy {
         }
         // Last: a request that waits for the app has passed every other check.
         let upstream = &policy.upstreams[route.upstream];
+        if self.gate_upstream(session, ctx, route, upstream).await? {
+            return Ok(true);
+        }
         if self.admit(session, ctx, upstream, !has_body).await? {
             return Ok(true);
         }
@@ -237,11 +245,25 @@ impl ProxyHttp for RampartProxy {
             .map(|r| &policy.routes[r])
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route for upstream"))?;
         let upstream = &policy.upstreams[route.upstream];
-        let index = upstream
-            .state
-            .round_robin
-            .pick(upstream.endpoints.len(), |_| true)
-            .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "no endpoint"))?;
+        if ctx.retries > 0 {
+            self.retry_backoff(ctx, upstream).await;
+        } else if !ctx.attempted {
+            ctx.attempted = true;
+            if let Some(retry) = &upstream.retry {
+                upstream
+                    .state
+                    .retry_budget
+                    .deposit(retry.budget_ratio, Instant::now());
+            }
+        }
+        // A retry's status is that of its own response.
+        ctx.upstream_status = None;
+        let index = self
+            .pick_endpoint(ctx, upstream)
+            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no endpoint"))?;
+        if index < 64 {
+            ctx.tried |= 1 << index;
+        }
         let mut peer = Box::new(upstream.endpoints[index].peer.clone());
         let now = Instant::now();
         if let Some(total) = route.timeout {
@@ -325,14 +347,82 @@ impl ProxyHttp for RampartProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
-        _resp: &mut ResponseHeader,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(start) = ctx.upstream_start {
             ctx.upstream_time = Some(start.elapsed());
         }
+        // An app sending a huge head is broken (or hostile); NGINX and Envoy refuse it too.
+        let head_bytes: usize = resp
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if head_bytes > MAX_RESPONSE_HEAD_BYTES {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(502),
+                "the app's response head is over 64 KiB",
+            );
+        }
+        let code = resp.status.as_u16();
+        let retry_listed = ctx
+            .upstream_policy()
+            .and_then(|u| u.retry.as_ref())
+            .is_some_and(|r| r.covers(Reason::Status(code)));
+        if retry_listed && self.decide_retry(session, ctx, Reason::Status(code)) {
+            // Nothing went to the client yet: this response is dropped and the request
+            // tried again (`error_while_proxy` marks the error retryable).
+            ctx.retrying_status = Some(code);
+            return Error::e_explain(ErrorType::HTTPStatus(code), "retrying after this status");
+        }
+        ctx.upstream_status = Some(code);
         Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        self.endpoint_failed(ctx, &e);
+        let retry = self.decide_retry(session, ctx, Reason::ConnectFailure);
+        e.set_retry(retry);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        match resilience::reason_of(&e, ctx.retrying_status.take()) {
+            // Decided and counted when the response head arrived.
+            Some(Reason::Status(_)) => e.set_retry(true),
+            Some(reason) => {
+                self.endpoint_failed(ctx, &e);
+                let retry = self.decide_retry(session, ctx, reason);
+                e.set_retry(retry);
+            }
+            // Pingora's own rule: an idempotent request whose pooled connection turned out
+            // to be closed is sent again on a fresh one.
+            None => {
+                let req = session.req_header();
+                if !req.method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+                    e.set_retry(false);
+                } else {
+                    e.retry.decide_reuse(client_reused);
+                }
+            }
+        }
+        e
     }
 
     async fn response_filter(
@@ -372,6 +462,17 @@ impl ProxyHttp for RampartProxy {
         Ok(None)
     }
 
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        _ctx: &Ctx,
+        _error: &Error,
+        _context: pingora::proxy::ProxyWarnLogContext,
+    ) -> bool {
+        // Retries are counted in `rampart_retries_total` and the access log's `retries`.
+        true
+    }
+
     fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _error: &Error) -> bool {
         // Each failure is in the access log line with its code; Pingora's line would repeat it.
         true
@@ -401,6 +502,7 @@ impl ProxyHttp for RampartProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        self.finish_breaker_call(ctx, _e);
         // The app is done with this request: its slot goes to the next one now.
         ctx.slot = None;
         let status = session
@@ -459,7 +561,7 @@ impl ProxyHttp for RampartProxy {
                 bytes_out: session.body_bytes_sent() as u64,
                 duration: elapsed,
                 upstream_time: ctx.upstream_time,
-                retries: 0,
+                retries: ctx.retries,
                 user_agent,
             },
         );

@@ -1,4 +1,7 @@
 //! Toward the app: endpoint choice (and later admission, breaker, retry, health).
 
 pub mod admission;
+pub mod breaker;
+pub mod health;
+pub mod retry;
 pub mod select;

@@ -2,6 +2,7 @@
 //! and real upstreams that record what they received.
 #![allow(dead_code)]
 
+pub mod faulty;
 pub mod redis;
 pub mod upstream;
 
@@ -11,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
+pub use faulty::FaultyUpstream;
 #[allow(unused_imports)]
 pub use redis::RedisServer;
 #[allow(unused_imports)]

@@ -61,13 +61,18 @@ pub struct RecordingUpstream {
 
 impl RecordingUpstream {
     pub fn start() -> RecordingUpstream {
+        Self::start_on("127.0.0.1:0".parse().expect("addr"))
+    }
+
+    /// Listens on `addr` (to bring an "app" back on the port it had before a restart).
+    pub fn start_on(addr: SocketAddr) -> RecordingUpstream {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(addr))
             .expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
         let record = Arc::new(Record::default());

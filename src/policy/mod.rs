@@ -4,21 +4,22 @@
 //! in `Arc`s that `compile` carries over from the previous policy.
 
 use crate::config::model::StoreKind;
-use crate::config::model::{LogFormat, UploadKind, Upstream};
+use crate::config::model::{LogFormat, UploadKind};
 use crate::config::LoadedConfig;
 use crate::guards::framing::HeadLimits;
 use crate::guards::rate_limit::RouteLimit;
 use crate::guards::redis_store::SharedLimits;
 use crate::guards::routing::{PathMatch, RouteMatcher};
-use crate::upstream::admission::{Admission, Limits as AdmissionLimits};
-use crate::upstream::select::RoundRobin;
+mod dependency;
+mod upstream;
+pub use dependency::{DependencyPolicy, DependencyState, DependencyStatus, Probe};
 use http::{HeaderName, Method};
 use ipnet::IpNet;
-use pingora::upstreams::peer::HttpPeer;
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
+use upstream::compile_upstream;
+pub use upstream::{EndpointPolicy, UpstreamPolicy, UpstreamState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
@@ -48,6 +49,7 @@ pub struct Policy {
     pub tls: bool,
     /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
     pub shared_limits: Option<Arc<SharedLimits>>,
+    pub dependencies: Vec<DependencyPolicy>,
 }
 
 pub struct ClientPolicy {
@@ -80,31 +82,14 @@ pub struct RoutePolicy {
     /// `RateLimit-Policy` for all of them, built once.
     pub limit_policy_header: Option<http::HeaderValue>,
     pub limit_headers_on_success: bool,
+    /// Served instead of a 503 when the breaker is open or no endpoint is up.
+    pub fallback: Option<FallbackResponse>,
 }
 
-pub struct UpstreamPolicy {
-    pub name: String,
-    pub endpoints: Vec<EndpointPolicy>,
-    pub read_timeout: Duration,
-    pub connect_timeout: Duration,
-    /// `max_in_flight` and `queue`.
-    pub admission: AdmissionLimits,
-    pub state: Arc<UpstreamState>,
-}
-
-pub struct EndpointPolicy {
-    /// As written in the config (`127.0.0.1:8000`), for logs and labels.
-    pub label: String,
-    /// Built once; cloned per request.
-    pub peer: HttpPeer,
-}
-
-/// What an upstream keeps across reloads.
-#[derive(Default)]
-pub struct UpstreamState {
-    pub round_robin: RoundRobin,
-    /// Slots and queue: requests in flight keep theirs across a reload.
-    pub admission: Arc<Admission>,
+pub struct FallbackResponse {
+    pub status: u16,
+    pub content_type: http::HeaderValue,
+    pub body: bytes::Bytes,
 }
 
 pub struct LogPolicy {
@@ -140,24 +125,16 @@ impl Policy {
                     .collect()
             })
             .unwrap_or_default();
-        let old_state: HashMap<&str, &Arc<UpstreamState>> = previous
-            .map(|p| {
-                p.upstreams
-                    .iter()
-                    .map(|u| (u.name.as_str(), &u.state))
-                    .collect()
-            })
+        let old_upstreams: HashMap<&str, &UpstreamPolicy> = previous
+            .map(|p| p.upstreams.iter().map(|u| (u.name.as_str(), u)).collect())
             .unwrap_or_default();
 
         let mut upstream_index = HashMap::new();
         let mut upstreams = Vec::with_capacity(c.upstreams.len());
         for (name, u) in &c.upstreams {
             upstream_index.insert(name.as_str(), upstreams.len());
-            let state = old_state
-                .get(name.as_str())
-                .map(|s| Arc::clone(s))
-                .unwrap_or_default();
-            upstreams.push(compile_upstream(name, u, state)?);
+            let old = old_upstreams.get(name.as_str()).copied();
+            upstreams.push(compile_upstream(name, u, old)?);
         }
 
         let mut matchers = Vec::with_capacity(c.routes.len());
@@ -270,6 +247,13 @@ impl Policy {
                 limits,
                 limit_policy_header,
                 limit_headers_on_success: r.rate_limit_headers,
+                fallback: r.fallback.as_ref().and_then(|f| {
+                    Some(FallbackResponse {
+                        status: f.status,
+                        content_type: http::HeaderValue::from_str(&f.content_type).ok()?,
+                        body: bytes::Bytes::from(f.body.clone()),
+                    })
+                }),
             });
         }
 
@@ -320,6 +304,10 @@ impl Policy {
             },
             tls: c.server.tls.is_some(),
             shared_limits,
+            dependencies: dependency::compile(
+                &c.health.dependencies,
+                previous.map_or(&[][..], |p| &p.dependencies[..]),
+            ),
         })
     }
 }
@@ -331,62 +319,6 @@ pub fn limit_name(route: &str, i: usize) -> String {
     } else {
         format!("{route}.{}", i + 1)
     }
-}
-
-fn compile_upstream(
-    name: &str,
-    u: &Upstream,
-    state: Arc<UpstreamState>,
-) -> Result<UpstreamPolicy, CompileError> {
-    let mut endpoints = Vec::with_capacity(u.endpoints.len());
-    for ep in &u.endpoints {
-        let addr = resolve(ep).map_err(|reason| CompileError::Resolve {
-            upstream: name.to_string(),
-            endpoint: ep.clone(),
-            reason,
-        })?;
-        let mut peer = HttpPeer::new(addr, false, String::new());
-        peer.options.connection_timeout = Some(u.connect_timeout.0);
-        peer.options.total_connection_timeout = Some(u.connect_timeout.0);
-        peer.options.read_timeout = Some(u.read_timeout.0);
-        peer.options.write_timeout = Some(u.write_timeout.0);
-        peer.options.idle_timeout = Some(u.idle_timeout.0);
-        endpoints.push(EndpointPolicy {
-            label: ep.clone(),
-            peer,
-        });
-    }
-    Ok(UpstreamPolicy {
-        name: name.to_string(),
-        endpoints,
-        read_timeout: u.read_timeout.0,
-        connect_timeout: u.connect_timeout.0,
-        admission: admission_limits(u),
-        state,
-    })
-}
-
-/// A cap without a `queue:` section gets the default queue (256 waiting, 2 s).
-fn admission_limits(u: &Upstream) -> AdmissionLimits {
-    let queue = u.queue.clone().unwrap_or_default();
-    AdmissionLimits {
-        max_in_flight: u.max_in_flight.map(|n| n as usize),
-        queue_max: queue.max,
-        queue_timeout: queue.timeout.0,
-    }
-}
-
-/// `host:port` to an address; names are resolved once, at load (sidecars talk to
-/// `127.0.0.1` or `localhost`; a DNS change needs a reload).
-fn resolve(endpoint: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = endpoint.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    endpoint
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| "no address found".to_string())
 }
 
 #[cfg(test)]

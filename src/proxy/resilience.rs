@@ -1,0 +1,217 @@
+//! Toward a failing app: health and breaker gates before a request is sent, endpoint choice
+//! for first tries and retries, retry decisions, and the breaker outcome of each request.
+//! Helpers of the proxy phases in `mod.rs`; the decisions are in `upstream/`.
+
+use super::{decorate, Ctx, RampartProxy};
+use crate::policy::{RoutePolicy, UpstreamPolicy};
+use crate::reject::{Code, Reject};
+use crate::upstream::breaker::{Call, State};
+use crate::upstream::retry::{is_retryable, Reason};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+
+impl RampartProxy {
+    /// No endpoint up, or the breaker open: answers (the route's fallback, or 503) and
+    /// returns true. Otherwise a breaker call is taken for the request.
+    pub(super) async fn gate_upstream(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: &RoutePolicy,
+        upstream: &UpstreamPolicy,
+    ) -> Result<bool> {
+        if !upstream.any_endpoint_up() {
+            let reject = Reject::new(Code::UpstreamUnavailable, "no healthy endpoint for the app")
+                .with_status(503);
+            return self
+                .degrade(session, ctx, route, reject)
+                .await
+                .map(|()| true);
+        }
+        let Some(breaker) = &upstream.breaker else {
+            return Ok(false);
+        };
+        let (admitted, moved) = breaker.acquire(Instant::now());
+        self.note_transition(upstream, moved);
+        match admitted {
+            Ok(permit) => {
+                ctx.breaker_call = Some(Call::new(Arc::clone(breaker), permit));
+                Ok(false)
+            }
+            Err(wait) => {
+                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+                let reject = Reject::new(Code::CircuitOpen, "the app is failing; not calling it")
+                    .with_retry_after(secs);
+                self.degrade(session, ctx, route, reject)
+                    .await
+                    .map(|()| true)
+            }
+        }
+    }
+
+    /// The route's fallback response when it has one, else `reject`.
+    async fn degrade(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: &RoutePolicy,
+        reject: Reject,
+    ) -> Result<()> {
+        let Some(fallback) = &route.fallback else {
+            return self.respond(session, ctx, reject).await;
+        };
+        ctx.rejected = Some(reject.code);
+        ctx.status = fallback.status;
+        self.shared
+            .metrics
+            .rejections_total
+            .with_label_values(&[&route.name, reject.code.as_str()])
+            .inc();
+        let mut head = ResponseHeader::build(fallback.status, Some(4))?;
+        head.insert_header(http::header::CONTENT_TYPE, fallback.content_type.clone())?;
+        head.insert_header(http::header::CONTENT_LENGTH, fallback.body.len())?;
+        head.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        decorate(&mut head, ctx);
+        let is_head = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(head), is_head)
+            .await?;
+        if !is_head {
+            session
+                .write_response_body(Some(fallback.body.clone()), true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts a breaker transition and publishes the new state.
+    pub(super) fn note_transition(&self, upstream: &UpstreamPolicy, moved: Option<State>) {
+        let Some(to) = moved else { return };
+        let m = &self.shared.metrics;
+        m.circuit_breaker_transitions_total
+            .with_label_values(&[&upstream.name, to.as_str()])
+            .inc();
+        m.circuit_breaker_state
+            .with_label_values(&[&upstream.name])
+            .set(to.gauge());
+        tracing::warn!(upstream = %upstream.name, to = to.as_str(), "circuit breaker");
+    }
+
+    /// Reports the request's outcome to the breaker, once, after any retries: a response from
+    /// the app (failed if its status is listed), an upstream error (failed), or neither
+    /// (the client left, Rampart answered itself: no outcome).
+    pub(super) fn finish_breaker_call(&self, ctx: &mut Ctx, error: Option<&Error>) {
+        let Some(call) = ctx.breaker_call.take() else {
+            return;
+        };
+        let Some(upstream) = ctx.upstream_policy() else {
+            return;
+        };
+        let failed = match (ctx.upstream_status, error) {
+            (Some(status), None) => Some(upstream.failure_statuses.contains(&status)),
+            // A response that broke off mid-way is a failure of the app too.
+            (Some(_), Some(e)) if e.esource() == &ErrorSource::Upstream => Some(true),
+            (None, Some(e)) if e.esource() == &ErrorSource::Upstream => Some(true),
+            (Some(status), Some(_)) => Some(upstream.failure_statuses.contains(&status)),
+            _ => None,
+        };
+        if let Some(failed) = failed {
+            let moved = call.finish(failed, Instant::now());
+            self.note_transition(upstream, moved);
+        }
+    }
+
+    /// Whether to try again after `reason`; counts the retry when it is allowed.
+    pub(super) fn decide_retry(&self, session: &Session, ctx: &mut Ctx, reason: Reason) -> bool {
+        let Some(upstream) = ctx.upstream_policy() else {
+            return false;
+        };
+        let Some(policy) = &upstream.retry else {
+            return false;
+        };
+        let req = session.req_header();
+        let now = Instant::now();
+        let allowed = policy.covers(reason)
+            && ctx.retries < policy.attempts
+            && is_retryable(&req.method, req.headers.contains_key(&IDEMPOTENCY_KEY))
+            && !session.as_ref().retry_buffer_truncated()
+            && ctx.deadline.is_none_or(|d| now < d)
+            && upstream.state.retry_budget.withdraw(now);
+        if allowed {
+            self.shared
+                .metrics
+                .retries_total
+                .with_label_values(&[upstream.name.as_str(), &reason.label()])
+                .inc();
+            ctx.retries += 1;
+        }
+        allowed
+    }
+
+    /// Waits before a retry: exponential backoff with full jitter, never past the route's
+    /// deadline.
+    pub(super) async fn retry_backoff(&self, ctx: &Ctx, upstream: &UpstreamPolicy) {
+        let Some(policy) = &upstream.retry else {
+            return;
+        };
+        let mut wait = policy.backoff(ctx.retries, fastrand::f64());
+        if let Some(deadline) = ctx.deadline {
+            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        if wait > Duration::ZERO {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// An endpoint for this attempt: round-robin over those up, avoiding the ones this
+    /// request already tried when another is up.
+    pub(super) fn pick_endpoint(&self, ctx: &Ctx, upstream: &UpstreamPolicy) -> Option<usize> {
+        let n = upstream.endpoints.len();
+        let up = |i: usize| upstream.endpoints[i].health.is_up();
+        let fresh = |i: usize| i >= 64 || ctx.tried & (1u64 << i) == 0;
+        let rr = &upstream.state.round_robin;
+        rr.pick(n, |i| up(i) && fresh(i))
+            .or_else(|| rr.pick(n, up))
+            .or_else(|| rr.pick(n, |_| true))
+    }
+
+    /// A failed attempt on the chosen endpoint counts toward its health (when checked).
+    pub(super) fn endpoint_failed(&self, ctx: &Ctx, e: &Error) {
+        let (Some(upstream), Some(index)) = (ctx.upstream_policy(), ctx.endpoint) else {
+            return;
+        };
+        let Some(check) = &upstream.health_check else {
+            return;
+        };
+        let endpoint = &upstream.endpoints[index];
+        let reason = e.etype().as_str().to_ascii_lowercase();
+        if let Some(up) = endpoint.health.record(Err(reason), check.thresholds, None) {
+            self.shared
+                .metrics
+                .upstream_endpoint_up
+                .with_label_values(&[&upstream.name, &endpoint.label])
+                .set(i64::from(up));
+        }
+    }
+}
+
+/// The retry reason of an error after connecting, if it is one `retry_on` can name.
+pub(super) fn reason_of(e: &Error, retrying_status: Option<u16>) -> Option<Reason> {
+    match e.etype() {
+        ErrorType::HTTPStatus(code) if retrying_status == Some(*code) => {
+            Some(Reason::Status(*code))
+        }
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
+            Some(Reason::Timeout)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,208 @@
+use super::*;
+
+fn config() -> BreakerConfig {
+    BreakerConfig {
+        consecutive_failures: 3,
+        failure_ratio: 0.5,
+        min_requests: 10,
+        window: Duration::from_secs(10),
+        open_for: Duration::from_secs(30),
+        half_open_requests: 2,
+    }
+}
+
+fn call(b: &Breaker, failed: bool, now: Instant) -> Option<State> {
+    let permit = b.acquire(now).0.expect("admitted");
+    b.record(permit, failed, now)
+}
+
+#[test]
+fn consecutive_failures_open_it_and_a_success_resets_the_run() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    assert_eq!(call(&b, true, t0), None);
+    assert_eq!(call(&b, true, t0), None);
+    assert_eq!(call(&b, false, t0), None);
+    assert_eq!(call(&b, true, t0), None);
+    assert_eq!(call(&b, true, t0), None);
+    assert_eq!(call(&b, true, t0), Some(State::Open));
+    assert_eq!(b.state(t0).0, State::Open);
+}
+
+#[test]
+fn open_refuses_with_the_time_until_half_open_then_lets_trials_in() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let (r, _) = b.acquire(t0 + Duration::from_secs(10));
+    assert_eq!(r.unwrap_err(), Duration::from_secs(20));
+    let (r, moved) = b.acquire(t0 + Duration::from_secs(30));
+    assert!(r.is_ok());
+    assert_eq!(moved, Some(State::HalfOpen));
+}
+
+#[test]
+fn half_open_admits_exactly_the_trials_and_closes_when_all_pass() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let t1 = t0 + Duration::from_secs(30);
+    let p1 = b.acquire(t1).0.unwrap();
+    let p2 = b.acquire(t1).0.unwrap();
+    assert!(b.acquire(t1).0.is_err(), "only two trials");
+    assert_eq!(b.record(p1, false, t1), None);
+    assert_eq!(b.record(p2, false, t1), Some(State::Closed));
+    assert_eq!(b.state(t1).0, State::Closed);
+}
+
+#[test]
+fn one_failed_trial_reopens_for_a_full_period() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let t1 = t0 + Duration::from_secs(30);
+    let p1 = b.acquire(t1).0.unwrap();
+    let p2 = b.acquire(t1).0.unwrap();
+    assert_eq!(b.record(p1, true, t1), Some(State::Open));
+    // The other trial's late success belongs to a state that is gone.
+    assert_eq!(b.record(p2, false, t1), None);
+    assert_eq!(
+        b.acquire(t1 + Duration::from_secs(29)).0.unwrap_err(),
+        Duration::from_secs(1)
+    );
+}
+
+#[test]
+fn an_abandoned_trial_frees_its_place() {
+    let t0 = Instant::now();
+    let b = Breaker::new(
+        BreakerConfig {
+            half_open_requests: 1,
+            ..config()
+        },
+        t0,
+    );
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let t1 = t0 + Duration::from_secs(30);
+    let p = b.acquire(t1).0.unwrap();
+    assert!(b.acquire(t1).0.is_err());
+    b.release(p);
+    let p = b.acquire(t1).0.unwrap();
+    assert_eq!(b.record(p, false, t1), Some(State::Closed));
+}
+
+#[test]
+fn the_failure_ratio_needs_min_requests_within_the_window() {
+    let t0 = Instant::now();
+    let b = Breaker::new(
+        BreakerConfig {
+            consecutive_failures: 100,
+            ..config()
+        },
+        t0,
+    );
+    // 9 calls, 5 failed (never 3 in a row... here alternating): below min_requests.
+    for i in 0..9 {
+        assert_eq!(call(&b, i % 2 == 0, t0), None);
+    }
+    // The 10th call, a failure: 6 of 10 failed -> open.
+    assert_eq!(call(&b, true, t0), Some(State::Open));
+}
+
+#[test]
+fn outcomes_older_than_the_window_no_longer_count() {
+    let t0 = Instant::now();
+    let b = Breaker::new(
+        BreakerConfig {
+            consecutive_failures: 100,
+            ..config()
+        },
+        t0,
+    );
+    for i in 0..9 {
+        call(&b, i % 2 == 0, t0);
+    }
+    // Ten seconds later the nine are out of the window: one more failure is 1 of 1 < min.
+    let later = t0 + Duration::from_secs(10);
+    assert_eq!(call(&b, true, later), None);
+    // Just inside the window they would have counted.
+    let b = Breaker::new(
+        BreakerConfig {
+            consecutive_failures: 100,
+            ..config()
+        },
+        t0,
+    );
+    for i in 0..9 {
+        call(&b, i % 2 == 0, t0);
+    }
+    assert_eq!(
+        call(&b, true, t0 + Duration::from_millis(9_999)),
+        Some(State::Open)
+    );
+}
+
+#[test]
+fn a_ratio_below_the_threshold_stays_closed() {
+    let t0 = Instant::now();
+    let b = Breaker::new(
+        BreakerConfig {
+            consecutive_failures: 100,
+            ..config()
+        },
+        t0,
+    );
+    for i in 0..100 {
+        // 1 in 3 failed: 33 % < 50 %.
+        assert_eq!(call(&b, i % 3 == 0, t0 + Duration::from_millis(i)), None);
+    }
+}
+
+#[test]
+fn exactly_n_trials_under_1000_concurrent_callers() {
+    let t0 = Instant::now();
+    let b = Arc::new(Breaker::new(
+        BreakerConfig {
+            half_open_requests: 3,
+            ..config()
+        },
+        t0,
+    ));
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let t1 = t0 + Duration::from_secs(31);
+    let handles: Vec<_> = (0..1000)
+        .map(|_| {
+            let b = Arc::clone(&b);
+            std::thread::spawn(move || b.acquire(t1).0.is_ok())
+        })
+        .collect();
+    let admitted = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(admitted, 3);
+}
+
+#[test]
+fn stale_outcomes_from_before_a_transition_are_ignored() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    let early = b.acquire(t0).0.unwrap();
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    // Admitted while closed, finishing while open: no effect.
+    assert_eq!(b.record(early, true, t0), None);
+    assert_eq!(b.state(t0).0, State::Open);
+}
