@@ -15,11 +15,21 @@ if [ "${RAMPART_BENCH:-0}" = 1 ]; then
   command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
   command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 fi
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+apt_updated=0
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} (apt)"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
+  apt_updated=1
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ "${RAMPART_TEST:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  # The CORS browser test drives headless Chromium; it is skipped (with a message) only
+  # where the package cannot be installed.
+  echo "==> installing chromium (apt) for the browser CORS test"
+  [ "$apt_updated" = 1 ] || $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
+    || echo "    chromium could not be installed: the browser CORS test will be skipped"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -17,18 +17,11 @@ pub struct AdminApp {
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
-    let mut builder = Response::builder()
+    Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, content_type)
         .header(http::header::CONTENT_LENGTH, body.len())
-        .header(http::header::CACHE_CONTROL, "no-store");
-    for (name, value) in [
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-    ] {
-        builder = builder.header(name, value);
-    }
-    builder
+        .header(http::header::CACHE_CONTROL, "no-store")
         .body(body)
         .unwrap_or_else(|_| Response::new(Vec::new()))
 }
@@ -96,7 +89,7 @@ impl ServeHttp for AdminApp {
                 )
             }
         };
-        match path.as_str() {
+        let mut response = match path.as_str() {
             "/livez" => get_only(respond(StatusCode::OK, "text/plain", b"ok\n".to_vec())),
             "/readyz" => {
                 let policy = self.shared.policy.load();
@@ -141,6 +134,12 @@ impl ServeHttp for AdminApp {
                 ))
             }
             _ => problem(Reject::new(Code::NotFound, "unknown admin endpoint")),
+        };
+        // The admin endpoints get the security headers like every other response.
+        let headers = response.headers_mut();
+        for (name, value) in self.shared.policy.load().headers.values() {
+            headers.insert(name.clone(), value.clone());
         }
+        response
     }
 }

@@ -100,6 +100,11 @@ async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject) {
     let body = reject.body(request_id);
     let mut head = reject.header(body.len());
     let _ = head.insert_header("x-request-id", request_id);
+    shared
+        .policy
+        .load()
+        .headers
+        .apply_to_own_response(&mut head);
     let _ = head.insert_header(http::header::CONNECTION, "close");
     let bytes = reject::to_http1_bytes(&head, &body);
     // Best effort: the client may already be gone.

@@ -62,12 +62,6 @@ fn main() -> ExitCode {
     let _log_guard =
         rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
     let file = loaded.file.clone();
-    for path in rampart::config::not_yet_enforced(&loaded.config) {
-        tracing::warn!(
-            field = path.as_str(),
-            "validated but not enforced by this version"
-        );
-    }
     let rampart = match build(
         loaded,
         BuildOptions {

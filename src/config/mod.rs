@@ -2,11 +2,9 @@
 
 pub mod load;
 pub mod model;
-pub mod pending;
 pub mod units;
 pub mod validate;
 pub mod yaml;
 
 pub use load::{load_file, load_str, ConfigError, ConfigErrors, LoadedConfig};
 pub use model::Config;
-pub use pending::not_yet_enforced;

@@ -3,10 +3,12 @@
 pub mod access;
 pub mod body;
 pub mod chunked;
+pub mod cors;
 pub mod forwarded;
 pub mod framing;
 pub mod rate_limit;
 pub mod redis_store;
 pub mod routing;
 pub mod schema;
+pub mod security_headers;
 pub mod uploads;

@@ -6,10 +6,12 @@
 use crate::config::model::StoreKind;
 use crate::config::model::{LogFormat, UploadKind};
 use crate::config::LoadedConfig;
+use crate::guards::cors::CorsPolicy;
 use crate::guards::framing::HeadLimits;
 use crate::guards::rate_limit::RouteLimit;
 use crate::guards::redis_store::SharedLimits;
 use crate::guards::routing::{PathMatch, RouteMatcher};
+use crate::guards::security_headers::HeaderSet;
 mod dependency;
 mod upstream;
 pub use dependency::{DependencyPolicy, DependencyState, DependencyStatus, Probe};
@@ -50,6 +52,10 @@ pub struct Policy {
     /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
     pub shared_limits: Option<Arc<SharedLimits>>,
     pub dependencies: Vec<DependencyPolicy>,
+    /// `security_headers`: for responses not tied to a route (404, listener refusals, admin).
+    pub headers: Arc<HeaderSet>,
+    /// The top-level `cors`.
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 pub struct ClientPolicy {
@@ -84,6 +90,10 @@ pub struct RoutePolicy {
     pub limit_headers_on_success: bool,
     /// Served instead of a 503 when the breaker is open or no endpoint is up.
     pub fallback: Option<FallbackResponse>,
+    /// The global security headers with the route's `headers:` on top.
+    pub headers: Arc<HeaderSet>,
+    /// The route's `cors`, else the top-level one.
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 pub struct FallbackResponse {
@@ -137,6 +147,8 @@ impl Policy {
             upstreams.push(compile_upstream(name, u, old)?);
         }
 
+        let global_headers = Arc::new(HeaderSet::compile(&c.security_headers, None));
+        let global_cors = c.cors.as_ref().map(|x| Arc::new(CorsPolicy::compile(x)));
         let mut matchers = Vec::with_capacity(c.routes.len());
         let mut routes = Vec::with_capacity(c.routes.len());
         for (index, r) in c.routes.iter().enumerate() {
@@ -247,6 +259,14 @@ impl Policy {
                 limits,
                 limit_policy_header,
                 limit_headers_on_success: r.rate_limit_headers,
+                headers: match &r.headers {
+                    Some(h) => Arc::new(HeaderSet::compile(&c.security_headers, Some(h))),
+                    None => Arc::clone(&global_headers),
+                },
+                cors: match &r.cors {
+                    Some(x) => Some(Arc::new(CorsPolicy::compile(x))),
+                    None => global_cors.clone(),
+                },
                 fallback: r.fallback.as_ref().and_then(|f| {
                     Some(FallbackResponse {
                         status: f.status,
@@ -304,6 +324,8 @@ impl Policy {
             },
             tls: c.server.tls.is_some(),
             shared_limits,
+            headers: global_headers,
+            cors: global_cors,
             dependencies: dependency::compile(
                 &c.health.dependencies,
                 previous.map_or(&[][..], |p| &p.dependencies[..]),

@@ -52,6 +52,10 @@ pub struct Ctx {
     pub(super) retrying_status: Option<u16>,
     /// Whether the first attempt was counted in the retry budget.
     pub(super) attempted: bool,
+    /// `Access-Control-*` headers for an allowed origin (actual request or preflight).
+    pub(super) cors_headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// CORS applies to this request: responses vary by `Origin`.
+    pub(super) vary_origin: bool,
 }
 
 impl Ctx {
@@ -112,6 +116,8 @@ impl Ctx {
             tried: 0,
             retrying_status: None,
             attempted: false,
+            cors_headers: Vec::new(),
+            vary_origin: false,
         }
     }
 }

@@ -6,7 +6,7 @@ mod context;
 mod resilience;
 mod verdicts;
 
-use crate::guards::{access, body, forwarded, routing};
+use crate::guards::{access, body, cors, forwarded, routing};
 use crate::metrics::{method_label, status_label};
 use crate::prebuffer::Prebuffered;
 use crate::reject::Code;
@@ -44,13 +44,43 @@ pub struct RampartProxy {
     pub shared: Arc<Shared>,
 }
 
-/// Headers every response carries, proxied or generated.
-fn decorate(head: &mut ResponseHeader, ctx: &Ctx) {
+/// Headers every response carries, proxied (`from_app`) or generated: the request id, the
+/// security headers (route's or global), CORS for an allowed origin; never a banner.
+fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
     if let Some(id) = &ctx.request_id {
         let _ = head.insert_header(X_REQUEST_ID.clone(), id.clone());
     }
-    // Never leak what serves the response (ours or the app's banner).
+    if let Some(policy) = &ctx.policy {
+        let set = ctx.route_policy().map_or(&policy.headers, |r| &r.headers);
+        if from_app {
+            set.apply_to_app_response(head);
+        } else {
+            set.apply_to_own_response(head);
+        }
+    }
     let _ = head.remove_header(&http::header::SERVER);
+    for (name, value) in &ctx.cors_headers {
+        let _ = head.insert_header(name.clone(), value.clone());
+    }
+    if ctx.vary_origin {
+        let vary = match head
+            .headers
+            .get(http::header::VARY)
+            .map(HeaderValue::as_bytes)
+        {
+            Some(v)
+                if v.split(|&b| b == b',')
+                    .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"origin")) =>
+            {
+                None
+            }
+            Some(v) => HeaderValue::from_bytes(&[v, b", Origin"].concat()).ok(),
+            None => Some(HeaderValue::from_static("Origin")),
+        };
+        if let Some(vary) = vary {
+            let _ = head.insert_header(http::header::VARY, vary);
+        }
+    }
 }
 
 fn new_request_id() -> HeaderValue {
@@ -116,18 +146,50 @@ impl ProxyHttp for RampartProxy {
         };
 
         let path = req.uri.path();
+        let preflight = cors::is_preflight(&req.method, &req.headers);
+        // A preflight is routed as the request it announces.
+        let method = if preflight {
+            req.headers
+                .get(&cors::REQUEST_METHOD)
+                .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())
+                .unwrap_or(req.method.clone())
+        } else {
+            req.method.clone()
+        };
         let verdict = routing::normalize_path(path).and_then(|normalized| {
             let host = req
                 .headers
                 .get(HOST)
                 .and_then(|h| h.to_str().ok())
                 .or(req.uri.host());
-            let found = routing::find_route(&policy.matchers, &req.method, host, &normalized);
+            let found = routing::find_route(&policy.matchers, &method, host, &normalized);
             if normalized != path {
                 ctx.rewritten_path = Some(normalized.into_owned());
             }
             found
         });
+        let cors = match &verdict {
+            Ok(index) => policy.routes[*index].cors.as_ref(),
+            Err(_) => policy.cors.as_ref(),
+        };
+        if let Some(cors) = cors {
+            ctx.vary_origin = true;
+            let req = session.req_header();
+            if let Some(origin) = req.headers.get(http::header::ORIGIN) {
+                if preflight {
+                    let announced = req.headers.get(&cors::REQUEST_METHOD);
+                    let allow = cors.preflight(
+                        origin,
+                        announced.map_or(&b""[..], HeaderValue::as_bytes),
+                        cors::requested_headers(&req.headers),
+                    );
+                    ctx.route = verdict.ok();
+                    self.answer_preflight(session, ctx, allow).await?;
+                    return Ok(true);
+                }
+                ctx.cors_headers = cors.actual(origin);
+            }
+        }
         let index = match verdict {
             Ok(index) => index,
             Err(reject) => {
@@ -432,7 +494,7 @@ impl ProxyHttp for RampartProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
-        decorate(resp, ctx);
+        decorate(resp, ctx, true);
         if let Some(value) = ctx.rate_limit.take() {
             if let Some(policy) = ctx
                 .route_policy()

@@ -77,7 +77,7 @@ impl RampartProxy {
         head.insert_header(http::header::CONTENT_TYPE, fallback.content_type.clone())?;
         head.insert_header(http::header::CONTENT_LENGTH, fallback.body.len())?;
         head.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-        decorate(&mut head, ctx);
+        decorate(&mut head, ctx, false);
         let is_head = session.req_header().method == http::Method::HEAD;
         session
             .write_response_header(Box::new(head), is_head)

@@ -39,7 +39,7 @@ impl RampartProxy {
         }
         let body = reject.body(ctx.request_id());
         let mut head = reject.header(body.len());
-        decorate(&mut head, ctx);
+        decorate(&mut head, ctx, false);
         if reject.closes_connection() {
             session.set_keepalive(None);
         }
@@ -51,6 +51,22 @@ impl RampartProxy {
             session.write_response_body(Some(body), true).await?;
         }
         Ok(())
+    }
+
+    /// A CORS preflight: 204 with the allow headers when everything asked for is allowed,
+    /// without them otherwise (the browser then refuses). Never forwarded to the app.
+    pub(super) async fn answer_preflight(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        allow: Vec<(http::HeaderName, HeaderValue)>,
+    ) -> Result<()> {
+        ctx.status = 204;
+        ctx.cors_headers = allow;
+        let mut head = pingora::http::ResponseHeader::build(204, Some(8))?;
+        head.insert_header(http::header::CONTENT_LENGTH, 0)?;
+        decorate(&mut head, ctx, false);
+        session.write_response_header(Box::new(head), true).await
     }
 
     /// Applies a guard's verdict: answers it (true: the request is done), or on a

@@ -1,7 +1,8 @@
 //! An in-process HTTP/1.1 upstream that records what it receives: hits, headers, body
 //! bytes, connections and the concurrency high-water mark. Its behaviour is chosen per
 //! request by path: `/status/<code>`, `/delay/<ms>`, `/bytes/<n>`, `/echo`, `/hold` (waits
-//! until the test calls `release`); anything else answers 200 with a small JSON body.
+//! until the test calls `release`), `/app-headers` (a CSP and banners of its own); anything
+//! else answers 200 with a small JSON body.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -190,6 +191,13 @@ async fn handle(
             }
             Response::builder().body(Full::new(Bytes::from_static(b"released")))
         }
+        (Some("app-headers"), _) => Response::builder()
+            .header("content-type", "text/html")
+            .header("content-security-policy", "default-src 'self'")
+            .header("x-powered-by", "Flask")
+            .header("server", "gunicorn/21.2.0")
+            .header("x-debug-token", "abc")
+            .body(Full::new(Bytes::from_static(b"<p>app</p>"))),
         (Some("echo"), _) => Response::builder()
             .header("content-type", "application/octet-stream")
             .body(Full::new(body)),

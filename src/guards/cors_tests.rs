@@ -1,0 +1,107 @@
+use super::*;
+
+fn policy(origins: &[&str], credentials: bool) -> CorsPolicy {
+    CorsPolicy::compile(&Cors {
+        allow_origins: origins.iter().map(|s| s.to_string()).collect(),
+        allow_methods: Some(vec!["GET".into(), "POST".into(), "PUT".into()]),
+        allow_headers: vec!["Content-Type".into(), "Authorization".into()],
+        expose_headers: vec!["X-Request-Id".into()],
+        allow_credentials: credentials,
+        max_age: Some(crate::config::units::ConfigDuration(
+            std::time::Duration::from_secs(3600),
+        )),
+    })
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap()
+}
+
+fn names(pairs: &[(HeaderName, HeaderValue)]) -> Vec<String> {
+    pairs
+        .iter()
+        .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn exact_and_wildcard_origins() {
+    let p = policy(&["https://app.example.com", "https://*.example.org"], false);
+    assert!(p.allows_origin(b"https://app.example.com"));
+    assert!(p.allows_origin(b"HTTPS://APP.EXAMPLE.COM"));
+    assert!(
+        !p.allows_origin(b"http://app.example.com"),
+        "scheme matters"
+    );
+    assert!(!p.allows_origin(b"https://app.example.com.evil.net"));
+    assert!(p.allows_origin(b"https://a.example.org"));
+    assert!(p.allows_origin(b"https://a.b.example.org"));
+    assert!(
+        !p.allows_origin(b"https://example.org"),
+        "the bare domain is not a subdomain"
+    );
+    assert!(!p.allows_origin(b"https://evilexample.org"));
+    assert!(!p.allows_origin(b"null"));
+    let any = policy(&["*"], false);
+    assert!(any.allows_origin(b"https://anything.test"));
+    assert!(!any.allows_origin(b"null"));
+}
+
+#[test]
+fn actual_requests_echo_the_origin_with_credentials_and_exposed_headers() {
+    let p = policy(&["https://app.example.com"], true);
+    assert_eq!(
+        names(&p.actual(&hv("https://app.example.com"))),
+        vec![
+            "access-control-allow-origin: https://app.example.com",
+            "access-control-allow-credentials: true",
+            "access-control-expose-headers: X-Request-Id",
+        ]
+    );
+    assert!(p.actual(&hv("https://other.example.com")).is_empty());
+    // `*` with credentials still echoes the origin, never `*`.
+    let any = policy(&["*"], true);
+    assert_eq!(any.actual(&hv("https://x.test"))[0].1, hv("https://x.test"));
+}
+
+#[test]
+fn preflights_check_origin_method_and_every_header() {
+    let p = policy(&["https://app.example.com"], false);
+    let origin = hv("https://app.example.com");
+    let ok = p.preflight(&origin, b"PUT", Some(b"content-type, authorization"));
+    assert_eq!(
+        names(&ok),
+        vec![
+            "access-control-allow-origin: https://app.example.com",
+            "access-control-allow-methods: GET, POST, PUT",
+            "access-control-allow-headers: Content-Type, Authorization",
+            "access-control-max-age: 3600",
+        ]
+    );
+    assert!(
+        p.preflight(&origin, b"DELETE", None).is_empty(),
+        "method not allowed"
+    );
+    assert!(
+        p.preflight(&origin, b"GET", Some(b"x-secret")).is_empty(),
+        "header not allowed"
+    );
+    assert!(
+        !p.preflight(&origin, b"GET", Some(b"Accept-Language"))
+            .is_empty(),
+        "safelisted"
+    );
+    assert!(p
+        .preflight(&hv("https://evil.test"), b"GET", None)
+        .is_empty());
+}
+
+#[test]
+fn preflight_detection() {
+    let mut h = http::HeaderMap::new();
+    h.insert(http::header::ORIGIN, hv("https://a.test"));
+    assert!(!is_preflight(&Method::OPTIONS, &h));
+    h.insert(&REQUEST_METHOD, hv("POST"));
+    assert!(is_preflight(&Method::OPTIONS, &h));
+    assert!(!is_preflight(&Method::GET, &h));
+}

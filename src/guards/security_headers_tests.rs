@@ -1,0 +1,106 @@
+use super::*;
+
+fn section(yaml: &str) -> SecurityHeaders {
+    let value: serde_json::Value = serde_json::from_str(yaml).unwrap();
+    serde_json::from_value(value).unwrap()
+}
+
+fn head(pairs: &[(&str, &str)]) -> ResponseHeader {
+    let mut h = ResponseHeader::build(200, None).unwrap();
+    for (n, v) in pairs {
+        h.append_header(n.to_string(), *v).unwrap();
+    }
+    h
+}
+
+fn get<'a>(h: &'a ResponseHeader, name: &str) -> Option<&'a str> {
+    h.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[test]
+fn defaults_are_the_spec_values() {
+    let set = HeaderSet::compile(&SecurityHeaders::default(), None);
+    let mut h = head(&[]);
+    set.apply_to_own_response(&mut h);
+    assert_eq!(
+        get(&h, "strict-transport-security"),
+        Some("max-age=63072000; includeSubDomains")
+    );
+    assert_eq!(
+        get(&h, "content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'")
+    );
+    assert_eq!(get(&h, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(get(&h, "x-frame-options"), Some("DENY"));
+    assert_eq!(get(&h, "referrer-policy"), Some("no-referrer"));
+    assert_eq!(
+        get(&h, "permissions-policy"),
+        Some("geolocation=(), camera=(), microphone=()")
+    );
+    assert_eq!(get(&h, "cross-origin-opener-policy"), Some("same-origin"));
+    assert_eq!(get(&h, "cross-origin-resource-policy"), Some("same-origin"));
+    assert_eq!(get(&h, "content-security-policy-report-only"), None);
+}
+
+#[test]
+fn null_switches_a_header_off_and_values_replace_defaults() {
+    let set = HeaderSet::compile(
+        &section(r#"{"x_frame_options": null, "referrer_policy": "same-origin"}"#),
+        None,
+    );
+    let mut h = head(&[]);
+    set.apply_to_own_response(&mut h);
+    assert_eq!(get(&h, "x-frame-options"), None);
+    assert_eq!(get(&h, "referrer-policy"), Some("same-origin"));
+}
+
+#[test]
+fn set_if_missing_keeps_the_apps_value_and_override_replaces_it() {
+    let app = [
+        ("content-security-policy", "default-src 'self'"),
+        ("server", "gunicorn"),
+        ("x-powered-by", "Flask"),
+    ];
+    let keep = HeaderSet::compile(&SecurityHeaders::default(), None);
+    let mut h = head(&app);
+    keep.apply_to_app_response(&mut h);
+    assert_eq!(
+        get(&h, "content-security-policy"),
+        Some("default-src 'self'")
+    );
+    assert_eq!(get(&h, "server"), None, "banners always go");
+    assert_eq!(get(&h, "x-powered-by"), None);
+    let replace = HeaderSet::compile(&section(r#"{"mode": "override"}"#), None);
+    let mut h = head(&app);
+    replace.apply_to_app_response(&mut h);
+    assert_eq!(
+        get(&h, "content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'")
+    );
+}
+
+#[test]
+fn a_route_overrides_keys_mode_and_adds_removals() {
+    let global = section(r#"{"remove": ["X-Debug"]}"#);
+    let route = section(
+        r#"{"content_security_policy": "default-src 'self'", "mode": "override", "remove": ["X-Trace"]}"#,
+    );
+    let set = HeaderSet::compile(&global, Some(&route));
+    let mut h = head(&[
+        ("x-debug", "1"),
+        ("x-trace", "2"),
+        ("content-security-policy", "x"),
+    ]);
+    set.apply_to_app_response(&mut h);
+    assert_eq!(
+        get(&h, "content-security-policy"),
+        Some("default-src 'self'")
+    );
+    assert_eq!(get(&h, "x-debug"), None);
+    assert_eq!(get(&h, "x-trace"), None);
+    assert_eq!(
+        get(&h, "x-frame-options"),
+        Some("DENY"),
+        "untouched keys keep the global value"
+    );
+}
