@@ -23,8 +23,11 @@ const DEFAULTS: [(&str, &str); 8] = [
     ("cross-origin-resource-policy", "same-origin"),
 ];
 
-/// Parses the head of a raw HTTP/1.1 answer into (status, lower-case header pairs).
-fn parse_head(answer: &str) -> (u16, Vec<(String, String)>) {
+/// A status and its lower-case header pairs.
+type Head = (u16, Vec<(String, String)>);
+
+/// Parses the head of a raw HTTP/1.1 answer.
+fn parse_head(answer: &str) -> Head {
     let head = answer.split("\r\n\r\n").next().unwrap_or("");
     let headers = head
         .lines()
@@ -52,7 +55,7 @@ fn assert_hardened(what: &str, status: u16, headers: &[(String, String)]) {
     }
 }
 
-fn get(addr: SocketAddr, request: &str) -> (u16, Vec<(String, String)>) {
+fn get(addr: SocketAddr, request: &str) -> Head {
     parse_head(&raw(addr, request.as_bytes()))
 }
 
@@ -77,7 +80,7 @@ routes:\n  - {{ name: limited, match: {{ path: /limited }}, upstream: app, rate_
     let p = start(&yaml);
     let a = p.addr;
     let h = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let mut cases: Vec<(&str, (u16, Vec<(String, String)>))> = vec![
+    let mut cases: Vec<(&str, Head)> = vec![
         ("proxied", get(a, &h("/x"))),
         ("app error", get(a, &h("/status/500"))),
         ("no route", get(a, &h("/nowhere"))),
