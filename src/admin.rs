@@ -43,6 +43,50 @@ fn problem(reject: Reject) -> Response<Vec<u8>> {
 }
 
 impl AdminApp {
+    /// `POST /-/reload`: 200 `{"generation":N}`, 400 with every error (nothing changed), or
+    /// 401 without the right bearer token when `server.admin_token` is set.
+    fn reload(&self, authorization: Option<&[u8]>) -> Response<Vec<u8>> {
+        let token = self.shared.policy.load().admin_token.clone();
+        if let Some(token) = token {
+            let given = authorization.and_then(|a| a.strip_prefix(b"Bearer "));
+            if !given.is_some_and(|g| constant_time_eq(g, token.as_bytes())) {
+                let mut resp = problem(Reject::new(
+                    Code::Unauthorized,
+                    "POST /-/reload needs Authorization: Bearer <server.admin_token>",
+                ));
+                resp.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer"),
+                );
+                return resp;
+            }
+        }
+        match crate::reload::reload(&self.shared, "admin") {
+            Ok(generation) => respond(
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({ "generation": generation })
+                    .to_string()
+                    .into_bytes(),
+            ),
+            Err(errors) => {
+                let body = serde_json::json!({
+                    "type": "about:blank",
+                    "title": "Bad Request",
+                    "status": 400,
+                    "code": "invalid_config",
+                    "detail": "the config was not reloaded; the previous one keeps serving",
+                    "errors": errors,
+                });
+                respond(
+                    StatusCode::BAD_REQUEST,
+                    "application/problem+json",
+                    body.to_string().into_bytes(),
+                )
+            }
+        }
+    }
+
     /// Gauges read from live state when scraped, so requests never touch them: requests
     /// in flight and waiting, breaker states and endpoint health, per upstream.
     fn refresh_scrape_time_gauges(&self) {
@@ -74,6 +118,11 @@ impl AdminApp {
     }
 }
 
+/// Compares secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -89,7 +138,16 @@ impl ServeHttp for AdminApp {
                 )
             }
         };
+        let authorization = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec());
         let mut response = match path.as_str() {
+            "/-/reload" if method == Method::POST => self.reload(authorization.as_deref()),
+            "/-/reload" => problem(
+                Reject::new(Code::MethodNotAllowed, "use POST")
+                    .with_allow(http::HeaderValue::from_static("POST")),
+            ),
             "/livez" => get_only(respond(StatusCode::OK, "text/plain", b"ok\n".to_vec())),
             "/readyz" => {
                 let policy = self.shared.policy.load();

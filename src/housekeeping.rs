@@ -78,6 +78,8 @@ mod tests {
             Policy::compile(&loaded, None, 1).unwrap(),
             Metrics::new().unwrap(),
             crate::state::ConfigInfo::of_text(yaml),
+            "t.yaml".into(),
+            crate::reload::FixedSettings::of(&loaded.config),
         );
         for ip in 0..5u32 {
             let limit = &shared.policy.load().routes[0].limits[0];

@@ -16,6 +16,8 @@ pub mod prebuffer;
 pub mod probe;
 pub mod proxy;
 pub mod reject;
+pub mod reload;
+pub mod reload_triggers;
 pub mod replay;
 pub mod server;
 pub mod state;

@@ -50,14 +50,29 @@ async fn read_head(
     limits: &framing::HeadLimits,
     idle: Duration,
     header_timeout: Duration,
+    shutdown: &ShutdownWatch,
 ) -> Head {
     let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     // Waiting for the first byte is idleness; from then on the whole head must arrive
     // within `header_timeout` (slowloris).
     let mut deadline = Instant::now() + idle;
     let mut started = false;
+    let mut shutdown = shutdown.clone();
     loop {
-        match timeout_at(deadline, stream.read_buf(&mut buf)).await {
+        let read = if started {
+            timeout_at(deadline, stream.read_buf(&mut buf)).await
+        } else {
+            // An idle keep-alive connection is closed as soon as shutdown begins; one whose
+            // next request has started is served.
+            if *shutdown.borrow() {
+                return Head::Closed;
+            }
+            tokio::select! {
+                read = timeout_at(deadline, stream.read_buf(&mut buf)) => read,
+                _ = shutdown.changed() => return Head::Closed,
+            }
+        };
+        match read {
             Err(_) if started => {
                 return Head::Refused(Reject::new(
                     Code::RequestTimeout,
@@ -150,15 +165,22 @@ impl ServerApp for ConnectionApp {
             } else {
                 KEEPALIVE_IDLE
             };
-            let (buf, head_len) =
-                match read_head(&mut stream, &client.head, idle, client.header_timeout).await {
-                    Head::Ready(buf, len) => (buf, len),
-                    Head::Closed => return None,
-                    Head::Refused(reject) => {
-                        refuse(&mut stream, &self.shared, reject).await;
-                        return None;
-                    }
-                };
+            let (buf, head_len) = match read_head(
+                &mut stream,
+                &client.head,
+                idle,
+                client.header_timeout,
+                shutdown,
+            )
+            .await
+            {
+                Head::Ready(buf, len) => (buf, len),
+                Head::Closed => return None,
+                Head::Refused(reject) => {
+                    refuse(&mut stream, &self.shared, reject).await;
+                    return None;
+                }
+            };
             let (mut buf, prebuffered) = match prebuffer::plan(&buf[..head_len], &policy) {
                 None => (buf, None),
                 Some(plan) => {

@@ -44,12 +44,9 @@ fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
 }
 
 fn main() -> ExitCode {
-    // SIGHUP's default action kills the process; until the reload handler takes over,
-    // a stray HUP (a closed terminal, a reload attempt) must not take the proxy down.
-    // SAFETY: setting a signal disposition to SIG_IGN before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-    }
+    // SIGHUP's default action kills the process: the reload handler goes in before anything
+    // else, so a HUP at any moment reloads (or, during `check`, is harmless).
+    rampart::reload_triggers::install_sighup_handler();
     let cli = Cli::parse();
     let loaded = match load(cli.config) {
         Ok(l) => l,
@@ -59,8 +56,7 @@ fn main() -> ExitCode {
         println!("ok");
         return ExitCode::SUCCESS;
     }
-    let _log_guard =
-        rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
+    rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
     let file = loaded.file.clone();
     let rampart = match build(
         loaded,
@@ -81,6 +77,11 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "rampart started"
     );
+    rampart::server::drain_monitor(
+        &rampart.server,
+        rampart.shared.clone(),
+        rampart::telemetry::flush,
+    );
     let watch = rampart::server::SignalWatch {
         shared: rampart.shared.clone(),
     };
@@ -88,5 +89,6 @@ fn main() -> ExitCode {
         shutdown_signal: Box::new(watch),
     });
     tracing::info!("rampart stopped");
+    rampart::telemetry::flush();
     ExitCode::SUCCESS
 }

@@ -24,6 +24,8 @@ pub enum Code {
     Overloaded,
     UpstreamUnavailable,
     UpstreamTimeout,
+    /// Admin endpoints: a missing or wrong `Authorization: Bearer` token.
+    Unauthorized,
     Internal,
 }
 
@@ -45,6 +47,7 @@ impl Code {
             Code::Overloaded => "overloaded",
             Code::UpstreamUnavailable => "upstream_unavailable",
             Code::UpstreamTimeout => "upstream_timeout",
+            Code::Unauthorized => "unauthorized",
             Code::Internal => "internal_error",
         }
     }
@@ -66,6 +69,7 @@ impl Code {
             Code::CircuitOpen | Code::Overloaded => 503,
             Code::UpstreamUnavailable => 502,
             Code::UpstreamTimeout => 504,
+            Code::Unauthorized => 401,
             Code::Internal => 500,
         }
     }

@@ -8,6 +8,8 @@ use crate::listener::ConnectionApp;
 use crate::metrics::Metrics;
 use crate::policy::{CompileError, Policy};
 use crate::proxy::RampartProxy;
+use crate::reload::FixedSettings;
+use crate::reload_triggers::ReloadTriggers;
 use crate::state::{ConfigInfo, Shared};
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
@@ -71,16 +73,32 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
     );
-    let shared = Shared::new(policy, metrics, ConfigInfo::of_text(&loaded.text));
+    let shared = Shared::new(
+        policy,
+        metrics,
+        ConfigInfo::of_text(&loaded.text),
+        std::path::PathBuf::from(&loaded.file),
+        FixedSettings::of(c),
+    );
 
-    let grace = c.server.grace_period.0.as_secs().max(1);
+    // Pingora waits its whole grace period after it stops accepting, then gives runtimes
+    // a last second. Ours starts at SIGTERM and includes the shutdown delay, so Pingora
+    // gets what is left; `drain_monitor` exits earlier once every connection is done.
+    let delay = c.server.shutdown_delay().as_secs_f64().ceil() as u64;
+    let grace = c
+        .server
+        .grace_period
+        .0
+        .as_secs()
+        .saturating_sub(delay + 1)
+        .max(1);
     let mut conf = ServerConf {
         threads: c
             .server
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         grace_period_seconds: Some(grace),
-        graceful_shutdown_timeout_seconds: Some(grace.min(5)),
+        graceful_shutdown_timeout_seconds: Some(1),
         upgrade_sock: c.server.upgrade_sock.clone(),
         work_stealing: false,
         ..ServerConf::default()
@@ -137,6 +155,14 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     server.add_service(pingora::services::background::background_service(
         "health-checks",
         checks,
+    ));
+
+    let triggers = ReloadTriggers {
+        shared: Arc::clone(&shared),
+    };
+    server.add_service(pingora::services::background::background_service(
+        "reload-triggers",
+        triggers,
     ));
 
     let upkeep = Housekeeping {
@@ -247,8 +273,42 @@ impl ShutdownSignalWatch for SignalWatch {
             .draining
             .store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(signal = ?signal, "shutdown requested: draining");
+        if matches!(signal, ShutdownSignal::GracefulTerminate) {
+            // `/readyz` is 503 from now on; keep accepting a little while so load balancers
+            // and Kubernetes endpoints stop sending new connections before the door closes.
+            let delay = self.shared.policy.load().shutdown_delay;
+            tokio::time::sleep(delay).await;
+            tracing::info!("no longer accepting connections; finishing requests in flight");
+        }
         signal
     }
+}
+
+/// Exits as soon as shutdown has begun and no client connection is left (Pingora would
+/// otherwise sleep out its whole grace period). Runs on its own thread; `on_exit` flushes
+/// the logs.
+pub fn drain_monitor(server: &Server, shared: Arc<Shared>, on_exit: fn()) {
+    let mut phases = server.watch_execution_phase();
+    std::thread::spawn(move || {
+        use pingora::server::ExecutionPhase;
+        loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+        while shared
+            .connections
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        tracing::info!("all connections finished: exiting");
+        on_exit();
+        std::process::exit(0);
+    });
 }
 
 /// A shutdown signal driven by a channel instead of Unix signals (tests, embedding).

@@ -2,7 +2,9 @@
 
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::reload::FixedSettings;
 use arc_swap::ArcSwap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -39,10 +41,22 @@ pub struct Shared {
     /// Open client connections on the public listener.
     pub connections: AtomicUsize,
     pub config: Mutex<ConfigInfo>,
+    /// The file reloads read.
+    pub config_path: PathBuf,
+    /// What a reload may not change (sockets, threads, TLS).
+    pub fixed: Mutex<FixedSettings>,
+    /// One reload at a time.
+    pub reload_lock: Mutex<()>,
 }
 
 impl Shared {
-    pub fn new(policy: Policy, metrics: Metrics, config: ConfigInfo) -> Arc<Shared> {
+    pub fn new(
+        policy: Policy,
+        metrics: Metrics,
+        config: ConfigInfo,
+        config_path: PathBuf,
+        fixed: FixedSettings,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             policy: ArcSwap::from_pointee(policy),
             metrics,
@@ -50,6 +64,9 @@ impl Shared {
             draining: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             config: Mutex::new(config),
+            config_path,
+            fixed: Mutex::new(fixed),
+            reload_lock: Mutex::new(()),
         })
     }
 

@@ -17,9 +17,22 @@ use tracing_subscriber::EnvFilter;
 
 pub const ACCESS_TARGET: &str = "rampart::access";
 
-/// Installs the global subscriber (once per process; main only, never tests).
 /// The returned guard flushes buffered lines when dropped.
-pub fn init(format: LogFormat, level: &str) -> tracing_appender::non_blocking::WorkerGuard {
+/// The log writer's guard: dropping it flushes what is buffered. Kept here so an early exit
+/// (`flush`) can write everything out first.
+static GUARD: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    std::sync::Mutex::new(None);
+
+/// Writes out every buffered log line (before `process::exit`).
+pub fn flush() {
+    if let Ok(mut guard) = GUARD.lock() {
+        guard.take();
+    }
+}
+
+/// Installs the global subscriber (once per process; main only, never tests); `flush`
+/// writes out what is buffered.
+pub fn init(format: LogFormat, level: &str) {
     // Pingora logs through `log`; its per-request error lines repeat what the access log says.
     let filter = EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!(
@@ -43,7 +56,9 @@ pub fn init(format: LogFormat, level: &str) -> tracing_appender::non_blocking::W
     if let Err(e) = result {
         eprintln!("rampart: logging already initialised: {e}");
     }
-    guard
+    if let Ok(mut slot) = GUARD.lock() {
+        *slot = Some(guard);
+    }
 }
 
 /// One request, as logged (SPEC §7).

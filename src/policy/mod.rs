@@ -56,6 +56,12 @@ pub struct Policy {
     pub headers: Arc<HeaderSet>,
     /// The top-level `cors`.
     pub cors: Option<Arc<CorsPolicy>>,
+    /// `server.admin_token`: required by `POST /-/reload` when set.
+    pub admin_token: Option<String>,
+    /// `server.shutdown_delay`.
+    pub shutdown_delay: Duration,
+    /// `server.watch_config`.
+    pub watch_config: bool,
 }
 
 pub struct ClientPolicy {
@@ -326,6 +332,9 @@ impl Policy {
             shared_limits,
             headers: global_headers,
             cors: global_cors,
+            admin_token: c.server.admin_token.clone(),
+            shutdown_delay: c.server.shutdown_delay(),
+            watch_config: c.server.watch_config,
             dependencies: dependency::compile(
                 &c.health.dependencies,
                 previous.map_or(&[][..], |p| &p.dependencies[..]),

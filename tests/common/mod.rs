@@ -126,6 +126,35 @@ impl RampartProcess {
         format!("http://{}{}", self.admin, path)
     }
 
+    /// The config file this process was started with.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("rampart.yaml")
+    }
+
+    /// Replaces the config file atomically (write beside it, then rename), as editors and
+    /// deploy tools do.
+    pub fn rewrite_config(&self, yaml: &str) {
+        let tmp = self.dir.path().join(".rampart.yaml.tmp");
+        std::fs::write(&tmp, yaml).expect("write config");
+        std::fs::rename(&tmp, self.config_path()).expect("rename config");
+    }
+
+    /// `POST /-/reload` with an optional bearer token: (status, JSON body).
+    pub fn reload(&self, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = client().post(self.admin_url("/-/reload"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().expect("reload request");
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The process id (for signals sent by other means).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every line printed so far (stdout and stderr).
     pub fn logs(&self) -> Vec<String> {
         self.logs.0.lock().unwrap().clone()

@@ -73,6 +73,24 @@ pub struct Server {
     /// Extension: where the pid is written (for `kill -QUIT` during an upgrade).
     #[serde(default)]
     pub pid_file: Option<String>,
+    /// Extension: after SIGTERM, keep accepting this long (with `/readyz` already 503) so
+    /// load balancers and Kubernetes stop sending new connections first. Default: 2 s, or
+    /// half the grace period when that is shorter.
+    #[serde(default)]
+    pub shutdown_delay: Option<ConfigDuration>,
+    /// Extension: reload when the config file changes (SIGHUP and `POST /-/reload` always work).
+    #[serde(default = "default_true")]
+    pub watch_config: bool,
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Server {
+    pub fn shutdown_delay(&self) -> std::time::Duration {
+        self.shutdown_delay
+            .map_or_else(|| (self.grace_period.0 / 2).min(secs(2).0), |d| d.0)
+    }
 }
 fn default_grace_period() -> ConfigDuration {
     secs(10)

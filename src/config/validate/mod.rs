@@ -53,6 +53,12 @@ fn server(s: &Server, p: &mut Problems) {
     if s.grace_period.0 > Duration::from_secs(3600) {
         p.at("server.grace_period", "must be at most 1h");
     }
+    if s.shutdown_delay.is_some_and(|d| d.0 >= s.grace_period.0) {
+        p.at(
+            "server.shutdown_delay",
+            "must be shorter than server.grace_period (requests in flight need the rest)",
+        );
+    }
     if let Some(token) = &s.admin_token {
         if token.is_empty() {
             p.at(

@@ -1,0 +1,120 @@
+//! What starts a reload besides `POST /-/reload`: `SIGHUP`, and the config file changing.
+//! The SIGHUP handler is installed first thing in `main`, before any thread starts.
+//!
+//! The watcher watches the file's folder, not the file: editors replace files by renaming,
+//! and a Kubernetes ConfigMap volume swaps a `..data` symlink to a new folder, so the file
+//! itself is never written in place. Events are debounced, and a reload only happens when
+//! the file's content differs from the loaded one (its SHA-256), so one save that produces
+//! several events reloads once and `touch` reloads nothing.
+
+use crate::state::{ConfigInfo, Shared};
+use async_trait::async_trait;
+use notify::{RecursiveMode, Watcher};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// SIGHUPs received (incremented by the signal handler, read by the reload loop).
+static HANGUPS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_hangup(_signal: libc::c_int) {
+    // An atomic add is async-signal-safe; everything else happens in the reload loop.
+    HANGUPS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Installs the SIGHUP handler. Called first thing in `main`: SIGHUP's default action kills
+/// the process, and a HUP arriving before the reload loop runs must still reload.
+pub fn install_sighup_handler() {
+    // SAFETY: `on_hangup` only performs an atomic add; the struct is fully initialised.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_hangup as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut());
+    }
+}
+
+/// How often the loop looks for SIGHUPs.
+const HANGUP_POLL: Duration = Duration::from_millis(100);
+
+/// Quiet time after the last event before the file is read (a ConfigMap swap is several
+/// renames; an editor's save is a write then a rename).
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+pub struct ReloadTriggers {
+    pub shared: Arc<Shared>,
+}
+
+impl ReloadTriggers {
+    async fn reload(&self, trigger: &'static str) {
+        let shared = Arc::clone(&self.shared);
+        // Reading and compiling (which resolves endpoint names) may block.
+        let done = tokio::task::spawn_blocking(move || crate::reload::reload(&shared, trigger));
+        if let Err(e) = done.await {
+            tracing::error!(error = %e, "reload task failed");
+        }
+    }
+
+    /// Whether the file on disk differs from what is loaded.
+    fn file_changed(&self) -> bool {
+        match std::fs::read_to_string(&self.shared.config_path) {
+            Ok(text) => ConfigInfo::of_text(&text).sha256 != self.shared.config_info().sha256,
+            // Mid-swap or removed: wait for the next event.
+            Err(_) => false,
+        }
+    }
+
+    fn watch(&self, events: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
+        let path = &self.shared.config_path;
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = events.send(());
+            }
+        })
+        .map_err(|e| tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP or POST /-/reload"))
+        .ok()?;
+        if let Err(e) = watcher.watch(folder, RecursiveMode::NonRecursive) {
+            tracing::warn!(error = %e, folder = %folder.display(), "cannot watch the config folder; reload with SIGHUP or POST /-/reload");
+            return None;
+        }
+        Some(watcher)
+    }
+}
+
+#[async_trait]
+impl BackgroundService for ReloadTriggers {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let _watcher = self.watch(tx);
+        let mut hangups_seen = 0;
+        let mut poll = tokio::time::interval(HANGUP_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = poll.tick() => {
+                    let hangups = HANGUPS.load(Ordering::Relaxed);
+                    if hangups != hangups_seen {
+                        hangups_seen = hangups;
+                        self.reload("SIGHUP").await;
+                    }
+                }
+                Some(()) = events.recv() => {
+                    // Let the burst settle, then look once.
+                    while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
+                    if self.shared.policy.load().watch_config && self.file_changed() {
+                        self.reload("file").await;
+                    }
+                }
+            }
+        }
+    }
+}
