@@ -70,13 +70,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(
-        config = file.as_str(),
-        listen = %rampart.listen_addr,
-        admin = %rampart.admin_addr,
-        version = env!("CARGO_PKG_VERSION"),
-        "rampart started"
-    );
+    let (listen, admin) = (rampart.listen_addr, rampart.admin_addr);
     rampart::server::drain_monitor(
         &rampart.server,
         rampart.shared.clone(),
@@ -84,6 +78,15 @@ fn main() -> ExitCode {
     );
     let watch = rampart::server::SignalWatch {
         shared: rampart.shared.clone(),
+        on_ready: Box::new(move || {
+            tracing::info!(
+                config = file.as_str(),
+                listen = %listen,
+                admin = %admin,
+                version = env!("CARGO_PKG_VERSION"),
+                "rampart started"
+            );
+        }),
     };
     rampart.server.run(pingora::server::RunArgs {
         shutdown_signal: Box::new(watch),

@@ -263,12 +263,30 @@ impl<S: Service> Service for Prebound<S> {
 /// Rampart does first: mark the instance as draining so `/readyz` answers 503 at once.
 pub struct SignalWatch {
     pub shared: Arc<Shared>,
+    /// Logged once the signal handlers are in place: from then on SIGTERM and SIGQUIT are
+    /// handled (before, their default action would kill the process), so whoever waits for
+    /// this line may signal at once.
+    pub on_ready: Box<dyn Fn() + Send + Sync>,
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for SignalWatch {
     async fn recv(&self) -> ShutdownSignal {
-        let signal = pingora::server::UnixShutdownSignalWatch.recv().await;
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install the shutdown signal handlers");
+            return ShutdownSignal::FastShutdown;
+        };
+        (self.on_ready)();
+        let signal = tokio::select! {
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::FastShutdown,
+        };
         self.shared
             .draining
             .store(true, std::sync::atomic::Ordering::SeqCst);

@@ -46,9 +46,19 @@ pub fn start_with_files(yaml: &str, files: &[(&str, &str)]) -> RampartProcess {
     }
     let path = dir.path().join("rampart.yaml");
     std::fs::write(&path, yaml).expect("write config");
+    launch(&path, &[], dir)
+}
+
+/// Starts a Rampart on an existing config file with extra arguments (`--upgrade`).
+pub fn start_file(path: &std::path::Path, args: &[&str]) -> RampartProcess {
+    launch(path, args, tempfile::tempdir().expect("tempdir"))
+}
+
+fn launch(path: &std::path::Path, args: &[&str], dir: tempfile::TempDir) -> RampartProcess {
     let mut child = Command::new(rampart_bin())
         .arg("--config")
-        .arg(&path)
+        .arg(path)
+        .args(args)
         .env_remove("RAMPART_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
