@@ -51,6 +51,7 @@ async fn read_head(
     idle: Duration,
     header_timeout: Duration,
     shutdown: &ShutdownWatch,
+    first: bool,
 ) -> Head {
     let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     // Waiting for the first byte is idleness; from then on the whole head must arrive
@@ -62,14 +63,17 @@ async fn read_head(
         let read = if started {
             timeout_at(deadline, stream.read_buf(&mut buf)).await
         } else {
-            // An idle keep-alive connection is closed as soon as shutdown begins; one whose
-            // next request has started is served.
-            if *shutdown.borrow() {
+            // An idle keep-alive connection is closed as soon as shutdown begins; a new
+            // connection, or one whose next request has started, is served.
+            if first {
+                timeout_at(deadline, stream.read_buf(&mut buf)).await
+            } else if *shutdown.borrow() {
                 return Head::Closed;
-            }
-            tokio::select! {
-                read = timeout_at(deadline, stream.read_buf(&mut buf)) => read,
-                _ = shutdown.changed() => return Head::Closed,
+            } else {
+                tokio::select! {
+                    read = timeout_at(deadline, stream.read_buf(&mut buf)) => read,
+                    _ = shutdown.changed() => return Head::Closed,
+                }
             }
         };
         match read {
@@ -171,6 +175,7 @@ impl ServerApp for ConnectionApp {
                 idle,
                 client.header_timeout,
                 shutdown,
+                first,
             )
             .await
             {

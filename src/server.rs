@@ -316,12 +316,21 @@ pub fn drain_monitor(server: &Server, shared: Arc<Shared>, on_exit: fn()) {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
-        while shared
-            .connections
-            .load(std::sync::atomic::Ordering::Acquire)
-            > 0
-        {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        // Zero twice in a row, 100 ms apart: a connection accepted just before the listener
+        // closed may not have registered itself yet.
+        let open = || {
+            shared
+                .connections
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        loop {
+            while open() > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if open() == 0 {
+                break;
+            }
         }
         tracing::info!("all connections finished: exiting");
         on_exit();

@@ -35,9 +35,15 @@ impl Traffic {
                     while !stop.load(Ordering::Relaxed) {
                         let c = if keep_alive { pooled.clone() } else { client() };
                         match c.get(&url).send().map(|r| r.status().as_u16()) {
-                            Ok(200) => ok.fetch_add(1, Ordering::Relaxed),
-                            _ => failed.fetch_add(1, Ordering::Relaxed),
-                        };
+                            Ok(200) => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => {
+                                if failed.fetch_add(1, Ordering::Relaxed) < 5 {
+                                    eprintln!("failed request: {other:?}");
+                                }
+                            }
+                        }
                     }
                 })
             })
