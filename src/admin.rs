@@ -100,6 +100,29 @@ impl AdminApp {
                 .circuit_breaker_state
                 .with_label_values(&[&u.name])
                 .set(breaker.gauge());
+            // Series that exist before their first event, so dashboards and alerts see a
+            // 0 rather than nothing.
+            if u.breaker.is_some() {
+                for to in [State::Open, State::HalfOpen, State::Closed] {
+                    metrics
+                        .circuit_breaker_transitions_total
+                        .with_label_values(&[u.name.as_str(), to.as_str()]);
+                }
+            }
+            if let Some(retry) = &u.retry {
+                use crate::upstream::retry::Reason;
+                let mut reasons: Vec<Reason> = retry
+                    .on_statuses
+                    .iter()
+                    .map(|c| Reason::Status(*c))
+                    .collect();
+                reasons.extend([Reason::ConnectFailure, Reason::Timeout]);
+                for reason in reasons.into_iter().filter(|r| retry.covers(*r)) {
+                    metrics
+                        .retries_total
+                        .with_label_values(&[u.name.as_str(), &reason.label()]);
+                }
+            }
             for e in &u.endpoints {
                 metrics
                     .upstream_endpoint_up

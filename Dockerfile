@@ -1,0 +1,35 @@
+# Rampart: a hardening sidecar for legacy Python APIs.
+#
+#   docker build -t rampart .
+#   docker run -p 8080:8080 -p 127.0.0.1:9901:9901 rampart
+#
+# Public port 8080, admin port 9901 (/livez /readyz /health /metrics /-/reload; keep it
+# private). The config is read from /etc/rampart/rampart.yaml (RAMPART_CONFIG): mount your own
+# there. Runs as a non-root user on a read-only root filesystem; only /tmp (the upgrade
+# socket) needs to be writable.
+
+# ---- build ----
+FROM rust:1.95-bookworm AS build
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends cmake \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY bench ./bench
+RUN cargo build --release --locked --bin rampart \
+    && strip target/release/rampart
+
+# ---- run ----
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /src/target/release/rampart /usr/local/bin/rampart
+COPY deploy/docker/rampart.yaml /etc/rampart/rampart.yaml
+COPY conf/schemas /etc/rampart/schemas
+ENV RAMPART_CONFIG=/etc/rampart/rampart.yaml \
+    APP_ADDR=127.0.0.1:8000
+EXPOSE 8080 9901
+# distroless "nonroot"
+USER 65532:65532
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/rampart"]
