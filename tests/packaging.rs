@@ -254,8 +254,15 @@ health:\n  dependencies:\n    - {{ name: db, tcp: \"{up}\", interval: 1s }}\n",
     // Some traffic, so the labelled families have samples: a proxied request, a refusal
     // (414) and a shadowed one (413 not enforced).
     client().get(p.url("/x")).send().unwrap();
-    client().get(p.url(&format!("/{}", "a".repeat(9000)))).send().unwrap();
-    client().post(p.url("/trial")).body("twenty bytes of body").send().unwrap();
+    client()
+        .get(p.url(&format!("/{}", "a".repeat(9000))))
+        .send()
+        .unwrap();
+    client()
+        .post(p.url("/trial"))
+        .body("twenty bytes of body")
+        .send()
+        .unwrap();
     client()
         .get(p.admin_url("/metrics"))
         .send()
