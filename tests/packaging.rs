@@ -220,6 +220,24 @@ fn the_chart_lints_renders_validates_and_its_config_is_accepted() {
 }
 
 #[test]
+fn a_termination_grace_period_shorter_than_rampart_s_is_refused() {
+    let out = Command::new(tool("helm"))
+        .args(["template", "demo"])
+        .arg(root().join("charts/rampart"))
+        .args([
+            "--set",
+            "app.image=a/b:1",
+            "--set",
+            "terminationGracePeriodSeconds=15",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("must be larger than config.server.grace_period"));
+}
+
+#[test]
 fn the_sidecar_mode_refuses_to_render_without_an_app_image() {
     let out = Command::new(tool("helm"))
         .arg("template")
