@@ -117,7 +117,11 @@ fn load_and_compile(shared: &Shared, path: &Path) -> Result<(LoadedConfig, Polic
             .collect());
     }
     let current = shared.policy.load_full();
-    let policy = Policy::compile(&loaded, Some(&current), current.generation + 1)
+    // SPEC §3: the generation counts content changes, not reloads (an unchanged file is
+    // still recompiled: `${VAR}`s and endpoint names are read again).
+    let unchanged = ConfigInfo::of_text(&loaded.text).sha256 == shared.config_info().sha256;
+    let generation = current.generation + u64::from(!unchanged);
+    let policy = Policy::compile(&loaded, Some(&current), generation)
         .map_err(|e| vec![format!("{file}: {e}")])?;
     Ok((loaded, policy))
 }

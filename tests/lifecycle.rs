@@ -93,7 +93,7 @@ fn a_hundred_reloads_and_a_hundred_bad_files_under_traffic_fail_no_request() {
         ));
     };
     for i in 0..100 {
-        p.rewrite_config(&cfg(up.addr, 1000 + i));
+        p.rewrite_config(&cfg(up.addr, 1001 + i));
         assert_eq!(p.reload(None).0, 200);
         progressed(&traffic);
     }
