@@ -3,29 +3,32 @@
 //! proxied, generated, refused at the listener, admin.
 
 use crate::config::model::{HeaderMode, HeaderSetting, SecurityHeaders};
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 
 /// The SPEC's defaults, sent when the section (or the key) is absent.
+/// (wire name, default). The wire name is given in its usual case: Pingora keeps a header's
+/// case, and handing it the cased bytes saves building them on every response.
 const DEFAULTS: [(&str, Option<&str>); 9] = [
     (
-        "strict-transport-security",
+        "Strict-Transport-Security",
         Some("max-age=63072000; includeSubDomains"),
     ),
     (
-        "content-security-policy",
+        "Content-Security-Policy",
         Some("default-src 'none'; frame-ancestors 'none'"),
     ),
-    ("content-security-policy-report-only", None),
-    ("x-content-type-options", Some("nosniff")),
-    ("x-frame-options", Some("DENY")),
-    ("referrer-policy", Some("no-referrer")),
+    ("Content-Security-Policy-Report-Only", None),
+    ("X-Content-Type-Options", Some("nosniff")),
+    ("X-Frame-Options", Some("DENY")),
+    ("Referrer-Policy", Some("no-referrer")),
     (
-        "permissions-policy",
+        "Permissions-Policy",
         Some("geolocation=(), camera=(), microphone=()"),
     ),
-    ("cross-origin-opener-policy", Some("same-origin")),
-    ("cross-origin-resource-policy", Some("same-origin")),
+    ("Cross-Origin-Opener-Policy", Some("same-origin")),
+    ("Cross-Origin-Resource-Policy", Some("same-origin")),
 ];
 
 /// Banners Python stacks and frameworks leak; always removed from the app's responses.
@@ -35,6 +38,8 @@ const BANNERS: [&str; 2] = ["server", "x-powered-by"];
 #[derive(Debug, Clone)]
 pub struct HeaderSet {
     values: Vec<(HeaderName, HeaderValue)>,
+    /// The same names as cased wire bytes, parallel to `values`.
+    wire_names: Vec<Bytes>,
     /// `override`: replace what the app set; else keep the app's value.
     override_app: bool,
     remove: Vec<HeaderName>,
@@ -62,6 +67,7 @@ impl HeaderSet {
         let top = settings(global);
         let over = route.map(settings);
         let mut values = Vec::with_capacity(DEFAULTS.len());
+        let mut wire_names = Vec::with_capacity(DEFAULTS.len());
         for (i, (name, default)) in DEFAULTS.iter().enumerate() {
             let chosen = match over.map(|o| o[i]) {
                 Some(HeaderSetting::Default) | None => top[i],
@@ -73,7 +79,10 @@ impl HeaderSet {
                 HeaderSetting::Value(v) => Some(v.clone()),
             };
             if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
-                values.push((HeaderName::from_static(name), v));
+                if let Ok(header) = HeaderName::from_bytes(name.as_bytes()) {
+                    values.push((header, v));
+                    wire_names.push(Bytes::from_static(name.as_bytes()));
+                }
             }
         }
         let mode = route
@@ -95,6 +104,7 @@ impl HeaderSet {
         }
         HeaderSet {
             values,
+            wire_names,
             override_app: mode == HeaderMode::Override,
             remove,
         }
@@ -106,17 +116,17 @@ impl HeaderSet {
         for name in &self.remove {
             head.remove_header(name);
         }
-        for (name, value) in &self.values {
+        for ((name, value), wire) in self.values.iter().zip(&self.wire_names) {
             if self.override_app || !head.headers.contains_key(name) {
-                let _ = head.insert_header(name.clone(), value.clone());
+                let _ = head.insert_header(wire.clone(), value.clone());
             }
         }
     }
 
     /// On a response Rampart makes itself: all of them.
     pub fn apply_to_own_response(&self, head: &mut ResponseHeader) {
-        for (name, value) in &self.values {
-            let _ = head.insert_header(name.clone(), value.clone());
+        for ((_, value), wire) in self.values.iter().zip(&self.wire_names) {
+            let _ = head.insert_header(wire.clone(), value.clone());
         }
     }
 
