@@ -62,6 +62,7 @@ pub fn reload(shared: &Shared, trigger: &str) -> Result<u64, Vec<String>> {
     match result {
         Ok((loaded, policy)) => {
             let generation = policy.generation;
+            crate::telemetry::set_level(&loaded.config.logging.level);
             shared.policy.store(Arc::new(policy));
             *shared.config.lock().unwrap_or_else(|e| e.into_inner()) =
                 ConfigInfo::of_text(&loaded.text);

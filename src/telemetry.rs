@@ -17,7 +17,6 @@ use tracing_subscriber::EnvFilter;
 
 pub const ACCESS_TARGET: &str = "rampart::access";
 
-/// The returned guard flushes buffered lines when dropped.
 /// The log writer's guard: dropping it flushes what is buffered. Kept here so an early exit
 /// (`flush`) can write everything out first.
 static GUARD: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
@@ -30,27 +29,57 @@ pub fn flush() {
     }
 }
 
-/// Installs the global subscriber (once per process; main only, never tests); `flush`
-/// writes out what is buffered.
-pub fn init(format: LogFormat, level: &str) {
+/// Changes the level filter of the installed subscriber (a reload's `logging.level`).
+type SetLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+static SET_LEVEL: std::sync::OnceLock<SetLevel> = std::sync::OnceLock::new();
+
+fn filter_for(level: &str) -> EnvFilter {
     // Pingora logs through `log`; its per-request error lines repeat what the access log says.
-    let filter = EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{level},pingora_core=warn,pingora_proxy=warn,pingora=warn"
-        ))
-    });
+    EnvFilter::new(format!(
+        "{level},pingora_core=warn,pingora_proxy=warn,pingora=warn"
+    ))
+}
+
+/// Applies `logging.level` after a reload (unless `RAMPART_LOG` overrides it).
+pub fn set_level(level: &str) {
+    if std::env::var_os("RAMPART_LOG").is_some() {
+        return;
+    }
+    if let Some(set) = SET_LEVEL.get() {
+        if let Err(e) = set(level) {
+            tracing::warn!(error = e.as_str(), "cannot change the log level");
+        }
+    }
+}
+
+/// Installs the global subscriber (once per process; main only, never tests); `flush`
+/// writes out what is buffered, `set_level` changes the level later.
+pub fn init(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| filter_for(level));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
     let result = match format {
-        LogFormat::Json => builder.event_format(JsonLines).try_init(),
+        LogFormat::Json => {
+            let builder = builder.event_format(JsonLines).with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = SET_LEVEL.set(Box::new(move |l: &str| {
+                handle.reload(filter_for(l)).map_err(|e| e.to_string())
+            }));
+            builder.try_init()
+        }
         LogFormat::Pretty => {
             use std::io::IsTerminal;
-            builder
+            let builder = builder
                 .with_target(true)
                 .with_ansi(std::io::stdout().is_terminal())
-                .try_init()
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = SET_LEVEL.set(Box::new(move |l: &str| {
+                handle.reload(filter_for(l)).map_err(|e| e.to_string())
+            }));
+            builder.try_init()
         }
     };
     if let Err(e) = result {

@@ -263,3 +263,31 @@ fn admin_address(child: &mut std::process::Child) -> SocketAddr {
     let v: Value = serde_json::from_str(&started).unwrap();
     v["admin"].as_str().unwrap().parse().unwrap()
 }
+
+#[test]
+fn the_log_level_follows_a_reload() {
+    let up = RecordingUpstream::start();
+    let with_level = |level: &str, body: u32| {
+        format!(
+            "{}logging:\n  level: {level}\n",
+            cfg(up.addr, "3/hour", body, false)
+        )
+    };
+    let p = start(&with_level("info", 1000));
+    // Reloaded at warn, the reload's own info line is not printed (the level applies first)...
+    p.rewrite_config(&with_level("warn", 1001));
+    assert_eq!(p.reload(Some(TOKEN)).1["generation"], 2);
+    // ...and back at info, it is.
+    p.rewrite_config(&with_level("info", 1002));
+    assert_eq!(p.reload(Some(TOKEN)).1["generation"], 3);
+    let line = p
+        .wait_for_log(|l| l.contains("config reloaded"))
+        .expect("info line after the level change");
+    assert!(line.contains("\"generation\":3"), "{line}");
+    assert!(
+        !p.logs()
+            .iter()
+            .any(|l| l.contains("config reloaded") && l.contains("\"generation\":2")),
+        "the reload made at warn level printed its info line"
+    );
+}
