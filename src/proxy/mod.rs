@@ -1,91 +1,39 @@
 //! THE ONLY `impl ProxyHttp`: the fixed order of the phases. Decisions are made by the
-//! pure modules under `guards/` and `upstream/`; `verdicts.rs` turns them into answers and
-//! `context.rs` holds what one request carries from phase to phase.
+//! pure modules under `guards/` and `upstream/`; `verdicts.rs` turns them into answers,
+//! `resilience.rs` handles breaker, retries and endpoint choice, `headers.rs` what responses
+//! carry and what the app is told, `access_log.rs` the end of a request, and `context.rs`
+//! holds what one request carries from phase to phase.
 
+mod access_log;
 mod context;
+mod headers;
 mod resilience;
 mod verdicts;
 
-use crate::guards::{access, body, cors, forwarded, routing};
-use crate::metrics::{method_label, status_label};
+use crate::guards::{access, body, cors, routing};
 use crate::prebuffer::Prebuffered;
-use crate::reject::Code;
 use crate::state::Shared;
-use crate::telemetry::{self, AccessRecord};
 use crate::upstream::retry::Reason;
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use context::Ctx;
-use http::header::{HeaderName, HeaderValue, HOST, USER_AGENT};
+use headers::{decorate, new_request_id};
+use http::header::{HeaderValue, HOST};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use verdicts::check_limits;
-
-// Static names: inserting by `&str` would parse and validate the name on every request.
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The largest response head accepted from the app (Envoy's default is 60 KiB).
 const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
-}
-
-/// Headers every response carries, proxied (`from_app`) or generated: the request id, the
-/// security headers (route's or global), CORS for an allowed origin; never a banner.
-fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
-    if let Some(id) = &ctx.request_id {
-        let _ = head.insert_header(X_REQUEST_ID.clone(), id.clone());
-    }
-    if let Some(policy) = &ctx.policy {
-        let set = ctx.route_policy().map_or(&policy.headers, |r| &r.headers);
-        if from_app {
-            set.apply_to_app_response(head);
-        } else {
-            set.apply_to_own_response(head);
-        }
-    }
-    let _ = head.remove_header(&http::header::SERVER);
-    for (name, value) in &ctx.cors_headers {
-        let _ = head.insert_header(name.clone(), value.clone());
-    }
-    if ctx.vary_origin {
-        let vary = match head
-            .headers
-            .get(http::header::VARY)
-            .map(HeaderValue::as_bytes)
-        {
-            Some(v)
-                if v.split(|&b| b == b',')
-                    .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"origin")) =>
-            {
-                None
-            }
-            Some(v) => HeaderValue::from_bytes(&[v, b", Origin"].concat()).ok(),
-            None => Some(HeaderValue::from_static("Origin")),
-        };
-        if let Some(vary) = vary {
-            let _ = head.insert_header(http::header::VARY, vary);
-        }
-    }
-}
-
-fn new_request_id() -> HeaderValue {
-    let id = forwarded::new_request_id(fastrand::u128(..));
-    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[async_trait]
@@ -119,31 +67,11 @@ impl ProxyHttp for RampartProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let policy = Arc::clone(self.policy(ctx)?);
         let req = session.req_header();
-        ctx.request_id = Some(match req.headers.get(&X_REQUEST_ID) {
-            Some(v) if forwarded::is_sane_request_id(v.as_bytes()) => v.clone(),
-            _ => new_request_id(),
-        });
-
-        ctx.peer_ip = session
+        let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| {
-                forwarded::canonical(a.ip())
-            });
-        let trusted = &policy.client.trusted_proxies;
-        ctx.peer_trusted = !trusted.is_empty() && forwarded::is_trusted(ctx.peer_ip, trusted);
-        ctx.client_ip = if ctx.peer_trusted {
-            let xff: Vec<&[u8]> = req
-                .headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .map(HeaderValue::as_bytes)
-                .collect();
-            let real_ip = req.headers.get(&X_REAL_IP).map(HeaderValue::as_bytes);
-            forwarded::client_ip(ctx.peer_ip, trusted, &xff, real_ip)
-        } else {
-            ctx.peer_ip
-        };
+            .map(|a| a.ip());
+        headers::identify(ctx, req, peer, &policy.client.trusted_proxies);
 
         let path = req.uri.path();
         let preflight = cors::is_preflight(&req.method, &req.headers);
@@ -350,60 +278,9 @@ impl ProxyHttp for RampartProxy {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let policy = self.policy(ctx)?;
-        let xff = if ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_FOR) {
-            let existing: Vec<&[u8]> = req
-                .headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .map(HeaderValue::as_bytes)
-                .collect();
-            forwarded::forwarded_for_value(ctx.peer_ip, true, &existing)
-        } else {
-            forwarded::forwarded_for_value(ctx.peer_ip, false, &[])
-        };
-        req.insert_header(X_FORWARDED_FOR.clone(), xff)?;
-        if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
-            let proto = HeaderValue::from_static(if policy.tls { "https" } else { "http" });
-            req.insert_header(X_FORWARDED_PROTO.clone(), proto)?;
-        }
-        if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_HOST)) {
-            match session.req_header().headers.get(HOST).cloned() {
-                Some(host) => req.insert_header(X_FORWARDED_HOST.clone(), host)?,
-                None => {
-                    req.remove_header(&X_FORWARDED_HOST);
-                }
-            }
-        }
-        if let Some(id) = &ctx.request_id {
-            req.insert_header(X_REQUEST_ID.clone(), id.clone())?;
-        }
-        let mut traces = req.headers.get_all(&TRACEPARENT).iter();
-        let valid_trace = match (traces.next(), traces.next()) {
-            (Some(v), None) => forwarded::is_valid_traceparent(v.as_bytes()),
-            _ => false,
-        };
-        if !valid_trace {
-            // An invalid traceparent invalidates its tracestate too (W3C Trace Context §3.3).
-            req.remove_header(&TRACESTATE);
-            let fresh = forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..));
-            let value = HeaderValue::from_bytes(&fresh)
-                .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
-            req.insert_header(TRACEPARENT.clone(), value)?;
-        }
-        if ctx.prebuffered.is_some() {
-            // The client already got its `100 Continue` from us with the body read ahead.
-            req.remove_header(&http::header::EXPECT);
-        }
-        if let Some(path) = &ctx.rewritten_path {
-            let uri = match req.uri.query() {
-                Some(q) => format!("{path}?{q}"),
-                None => path.clone(),
-            };
-            let uri = http::Uri::try_from(uri)
-                .map_err(|e| Error::because(ErrorType::InternalError, "rewriting path", e))?;
-            req.set_uri(uri);
-        }
+        let tls = self.policy(ctx)?.tls;
+        let host = session.req_header().headers.get(HOST).cloned();
+        headers::forward_headers(req, ctx, host, tls)?;
         Ok(())
     }
 
@@ -567,65 +444,6 @@ impl ProxyHttp for RampartProxy {
         self.finish_breaker_call(ctx, _e);
         // The app is done with this request: its slot goes to the next one now.
         ctx.slot = None;
-        let status = session
-            .response_written()
-            .map_or(ctx.status, |r| r.status.as_u16());
-        let policy = ctx.policy.as_deref();
-        let route = ctx.route_policy();
-        let route_label = ctx.route_name();
-        let metrics = &self.shared.metrics;
-        let req = session.req_header();
-        metrics
-            .requests_total
-            .with_label_values(&[
-                route_label,
-                method_label(&req.method),
-                &status_label(status),
-            ])
-            .inc();
-        let elapsed = ctx.start.elapsed();
-        metrics
-            .request_duration
-            .with_label_values(&[route_label])
-            .observe(elapsed.as_secs_f64());
-        let upstream = route.and_then(|r| policy.map(|p| &p.upstreams[r.upstream]));
-        if let (Some(up), Some(t)) = (upstream, ctx.upstream_time) {
-            metrics
-                .upstream_request_duration
-                .with_label_values(&[&up.name])
-                .observe(t.as_secs_f64());
-        }
-        let Some(policy) = policy else { return };
-        if !policy.logging.access_log {
-            return;
-        }
-        let user_agent = if policy.logging.is_redacted(&USER_AGENT) {
-            None
-        } else {
-            req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
-        };
-        telemetry::access_log(
-            policy.logging.format,
-            &AccessRecord {
-                request_id: ctx.request_id(),
-                client_ip: ctx.client_ip,
-                method: req.method.as_str(),
-                path: req.uri.path(),
-                route: route.map(|r| r.name.as_str()),
-                upstream: upstream.map(|u| u.name.as_str()),
-                endpoint: upstream
-                    .zip(ctx.endpoint)
-                    .map(|(u, i)| u.endpoints[i].label.as_str()),
-                status,
-                code: ctx.rejected.map(Code::as_str),
-                shadow: &ctx.shadow,
-                bytes_in: session.body_bytes_read() as u64,
-                bytes_out: session.body_bytes_sent() as u64,
-                duration: elapsed,
-                upstream_time: ctx.upstream_time,
-                retries: ctx.retries,
-                user_agent,
-            },
-        );
+        self.record(session, ctx);
     }
 }

@@ -1,0 +1,157 @@
+//! Headers: what every response carries (`decorate`) and what the app is told
+//! (`forward_headers`: X-Forwarded-*, X-Request-Id, traceparent, the normalized path).
+
+use super::Ctx;
+use crate::guards::forwarded;
+use http::header::{HeaderName, HeaderValue};
+use ipnet::IpNet;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::{Error, ErrorType};
+use std::net::{IpAddr, Ipv4Addr};
+
+// Static names: inserting by `&str` would parse and validate the name on every request.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+/// Headers every response carries, proxied (`from_app`) or generated: the request id, the
+/// security headers (route's or global), CORS for an allowed origin; never a banner.
+pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
+    if let Some(id) = &ctx.request_id {
+        let _ = head.insert_header(X_REQUEST_ID.clone(), id.clone());
+    }
+    if let Some(policy) = &ctx.policy {
+        let set = ctx.route_policy().map_or(&policy.headers, |r| &r.headers);
+        if from_app {
+            set.apply_to_app_response(head);
+        } else {
+            set.apply_to_own_response(head);
+        }
+    }
+    let _ = head.remove_header(&http::header::SERVER);
+    for (name, value) in &ctx.cors_headers {
+        let _ = head.insert_header(name.clone(), value.clone());
+    }
+    if ctx.vary_origin {
+        let vary = match head
+            .headers
+            .get(http::header::VARY)
+            .map(HeaderValue::as_bytes)
+        {
+            Some(v)
+                if v.split(|&b| b == b',')
+                    .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"origin")) =>
+            {
+                None
+            }
+            Some(v) => HeaderValue::from_bytes(&[v, b", Origin"].concat()).ok(),
+            None => Some(HeaderValue::from_static("Origin")),
+        };
+        if let Some(vary) = vary {
+            let _ = head.insert_header(http::header::VARY, vary);
+        }
+    }
+}
+
+pub(super) fn new_request_id() -> HeaderValue {
+    let id = forwarded::new_request_id(fastrand::u128(..));
+    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// Sets what the app is told about the request: `X-Forwarded-For/Proto/Host` (kept from
+/// trusted peers, replaced otherwise), `X-Request-Id`, a valid `traceparent`, no `Expect`
+/// when the body was read ahead, and the normalized path.
+pub(super) fn forward_headers(
+    req: &mut RequestHeader,
+    ctx: &Ctx,
+    downstream_host: Option<HeaderValue>,
+    tls: bool,
+) -> Result<()> {
+    let xff = if ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_FOR) {
+        let existing: Vec<&[u8]> = req
+            .headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        forwarded::forwarded_for_value(ctx.peer_ip, true, &existing)
+    } else {
+        forwarded::forwarded_for_value(ctx.peer_ip, false, &[])
+    };
+    req.insert_header(X_FORWARDED_FOR.clone(), xff)?;
+    if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
+        let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
+        req.insert_header(X_FORWARDED_PROTO.clone(), proto)?;
+    }
+    if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_HOST)) {
+        match downstream_host {
+            Some(host) => req.insert_header(X_FORWARDED_HOST.clone(), host)?,
+            None => {
+                req.remove_header(&X_FORWARDED_HOST);
+            }
+        }
+    }
+    if let Some(id) = &ctx.request_id {
+        req.insert_header(X_REQUEST_ID.clone(), id.clone())?;
+    }
+    let mut traces = req.headers.get_all(&TRACEPARENT).iter();
+    let valid_trace = match (traces.next(), traces.next()) {
+        (Some(v), None) => forwarded::is_valid_traceparent(v.as_bytes()),
+        _ => false,
+    };
+    if !valid_trace {
+        // An invalid traceparent invalidates its tracestate too (W3C Trace Context §3.3).
+        req.remove_header(&TRACESTATE);
+        let fresh = forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..));
+        let value = HeaderValue::from_bytes(&fresh)
+            .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
+        req.insert_header(TRACEPARENT.clone(), value)?;
+    }
+    if ctx.prebuffered.is_some() {
+        // The client already got its `100 Continue` from us with the body read ahead.
+        req.remove_header(&http::header::EXPECT);
+    }
+    if let Some(path) = &ctx.rewritten_path {
+        let uri = match req.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let uri = http::Uri::try_from(uri)
+            .map_err(|e| Error::because(ErrorType::InternalError, "rewriting path", e))?;
+        req.set_uri(uri);
+    }
+    Ok(())
+}
+
+/// The request's id (kept when sane, else new), its peer, and its client address: the peer,
+/// or, behind a trusted proxy, the right-most untrusted `X-Forwarded-For` entry.
+pub(super) fn identify(
+    ctx: &mut Ctx,
+    req: &RequestHeader,
+    peer: Option<IpAddr>,
+    trusted: &[IpNet],
+) {
+    ctx.request_id = Some(match req.headers.get(&X_REQUEST_ID) {
+        Some(v) if forwarded::is_sane_request_id(v.as_bytes()) => v.clone(),
+        _ => new_request_id(),
+    });
+    ctx.peer_ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), forwarded::canonical);
+    ctx.peer_trusted = !trusted.is_empty() && forwarded::is_trusted(ctx.peer_ip, trusted);
+    ctx.client_ip = if ctx.peer_trusted {
+        let xff: Vec<&[u8]> = req
+            .headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        let real_ip = req.headers.get(&X_REAL_IP).map(HeaderValue::as_bytes);
+        forwarded::client_ip(ctx.peer_ip, trusted, &xff, real_ip)
+    } else {
+        ctx.peer_ip
+    };
+}
