@@ -197,16 +197,14 @@ pub(super) async fn check_limits(
 ) -> Option<Reject> {
     let header = |name: &str| req.headers.get(name).map(HeaderValue::as_bytes);
     let Some(store) = shared else {
-        // In memory: each limit is decided (and spent) in turn, up to the first refusal.
-        let mut verdicts = Vec::with_capacity(route.limits.len());
-        for limit in &route.limits {
-            let verdict = limit.check(limit.key_for(ctx.client_ip, header, req.uri.query()));
-            verdicts.push(verdict);
-            if matches!(verdict, Verdict::Limited { .. }) {
-                break;
-            }
-        }
-        return answer(ctx, route, &verdicts);
+        // In memory: each limit is decided (and spent) in turn, up to the first refusal,
+        // lazily: `answer` stops at the first refusal, so later limits are not spent.
+        let client_ip = ctx.client_ip;
+        let verdicts = route
+            .limits
+            .iter()
+            .map(|limit| limit.check(limit.key_for(client_ip, header, req.uri.query())));
+        return answer(ctx, route, verdicts);
     };
     let keys: Vec<String> = route
         .limits
@@ -215,7 +213,7 @@ pub(super) async fn check_limits(
         .map(|(i, l)| store.key(&route.name, i, l, ctx.client_ip, header, req.uri.query()))
         .collect();
     match store.check(&keys, &route.limits).await {
-        Ok(verdicts) => answer(ctx, route, &verdicts),
+        Ok(verdicts) => answer(ctx, route, verdicts),
         Err(e) => {
             tracing::debug!(error = %e, route = %route.name, "rate-limit store unavailable");
             ctx.store_failed = true;
@@ -234,10 +232,14 @@ pub(super) async fn check_limits(
 }
 
 /// The 429 for the first limit that refused, or the `RateLimit` value of the tightest.
-fn answer(ctx: &mut Ctx, route: &RoutePolicy, verdicts: &[Verdict]) -> Option<Reject> {
+fn answer(
+    ctx: &mut Ctx,
+    route: &RoutePolicy,
+    verdicts: impl IntoIterator<Item = Verdict>,
+) -> Option<Reject> {
     let mut tightest: Option<(usize, u32, u64)> = None;
-    for (i, verdict) in verdicts.iter().enumerate() {
-        match *verdict {
+    for (i, verdict) in verdicts.into_iter().enumerate() {
+        match verdict {
             Verdict::Limited { retry_after_secs } => {
                 let limit = &route.limits[i];
                 let rate = Rate {
