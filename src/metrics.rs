@@ -191,6 +191,20 @@ impl Metrics {
         })
     }
 
+    /// A config loaded (at start or by a reload): its generation and the success time.
+    pub fn record_load(&self, generation: u64) {
+        self.config_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+        self.config_reloads_total
+            .with_label_values(&["success"])
+            .inc();
+        self.config_last_reload_success_timestamp_seconds.set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+    }
+
     /// The text exposition format, for `GET /metrics`.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);

@@ -9,7 +9,6 @@ use crate::policy::Policy;
 use crate::state::{ConfigInfo, Shared};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// Settings a running process cannot change: its sockets, threads and TLS identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,16 +65,7 @@ pub fn reload(shared: &Shared, trigger: &str) -> Result<u64, Vec<String>> {
             shared.policy.store(Arc::new(policy));
             *shared.config.lock().unwrap_or_else(|e| e.into_inner()) =
                 ConfigInfo::of_text(&loaded.text);
-            metrics.config_generation.set(generation as i64);
-            metrics
-                .config_reloads_total
-                .with_label_values(&["success"])
-                .inc();
-            metrics.config_last_reload_success_timestamp_seconds.set(
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64()),
-            );
+            metrics.record_load(generation);
             tracing::info!(generation, trigger, file = %shared.config_path.display(), "config reloaded");
             Ok(generation)
         }

@@ -22,7 +22,6 @@ use pingora::services::Service;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// Per-connection read buffer: 8 KiB instead of Pingora's 64 KiB costs no throughput and
 /// saves ~50 KB per idle keep-alive connection (BENCHMARKS.md).
@@ -63,16 +62,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let c = &loaded.config;
     let metrics = Metrics::new()?;
     let policy = Policy::compile(&loaded, None, 1)?;
-    metrics.config_generation.set(1);
-    metrics
-        .config_reloads_total
-        .with_label_values(&["success"])
-        .inc();
-    metrics.config_last_reload_success_timestamp_seconds.set(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
-    );
+    metrics.record_load(1);
     let shared = Shared::new(
         policy,
         metrics,
