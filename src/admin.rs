@@ -26,18 +26,13 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
         .unwrap_or_else(|_| Response::new(Vec::new()))
 }
 
+/// The problem+json answer from the one writer (`Reject::response`), as an admin response.
 fn problem(reject: Reject) -> Response<Vec<u8>> {
-    let id_bytes = crate::guards::forwarded::new_request_id(fastrand::u128(..));
-    let request_id = crate::guards::forwarded::ascii(&id_bytes);
-    let body = reject.body(request_id).to_vec();
-    let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = respond(status, "application/problem+json", body);
-    if let Ok(id) = http::HeaderValue::from_str(request_id) {
-        resp.headers_mut().insert("x-request-id", id);
-    }
-    if let Some(allow) = reject.allow() {
-        resp.headers_mut()
-            .insert(http::header::ALLOW, allow.clone());
+    let (head, body) = reject.response(&crate::reject::mint_request_id());
+    let mut resp = Response::new(body.to_vec());
+    *resp.status_mut() = head.status;
+    for (name, value) in head.headers.iter() {
+        resp.headers_mut().append(name.clone(), value.clone());
     }
     resp
 }

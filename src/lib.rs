@@ -2,23 +2,23 @@
 //!
 //! [`build`] is the one assembly of a running instance, used by `main` and by the tests.
 
+pub mod access_log;
 pub mod admin;
 pub mod config;
+pub mod facts;
 pub mod failure;
+pub mod front;
 pub mod guards;
 pub mod health_checks;
 pub mod health_report;
 pub mod housekeeping;
-pub mod listener;
 pub mod metrics;
 pub mod policy;
-pub mod prebuffer;
 pub mod probe;
 pub mod proxy;
 pub mod reject;
 pub mod reload;
 pub mod reload_triggers;
-pub mod replay;
 pub mod server;
 pub mod state;
 pub mod telemetry;

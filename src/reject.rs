@@ -223,6 +223,24 @@ impl Reject {
     }
 }
 
+/// A fresh request id, for every writer of answers and logs (one place mints them).
+pub fn mint_request_id() -> HeaderValue {
+    let id = crate::guards::forwarded::new_request_id(fastrand::u128(..));
+    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
+}
+
+impl Reject {
+    /// THE problem+json answer, for the front door, the proxy and the admin listener alike:
+    /// head (with `X-Request-Id`) and body. The caller adds the security headers (and CORS)
+    /// it owns and writes it on its transport.
+    pub fn response(&self, request_id: &HeaderValue) -> (ResponseHeader, Bytes) {
+        let body = self.body(request_id.to_str().unwrap_or("-"));
+        let mut head = self.header(body.len());
+        let _ = head.insert_header("x-request-id", request_id.clone());
+        (head, body)
+    }
+}
+
 pub fn reason_phrase(status: u16) -> &'static str {
     http::StatusCode::from_u16(status)
         .ok()

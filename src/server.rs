@@ -2,9 +2,9 @@
 
 use crate::admin::AdminApp;
 use crate::config::LoadedConfig;
+use crate::front::ConnectionApp;
 use crate::health_checks::HealthChecks;
 use crate::housekeeping::Housekeeping;
-use crate::listener::ConnectionApp;
 use crate::metrics::Metrics;
 use crate::policy::{CompileError, Policy};
 use crate::proxy::RampartProxy;

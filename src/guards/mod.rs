@@ -2,12 +2,9 @@
 
 pub mod access;
 pub mod body;
-pub mod chunked;
 pub mod cors;
 pub mod forwarded;
-pub mod framing;
 pub mod rate_limit;
-pub mod redis_store;
 pub mod routing;
 pub mod schema;
 pub mod security_headers;

@@ -7,9 +7,8 @@ use crate::config::model::StoreKind;
 use crate::config::model::{LogFormat, UploadKind};
 use crate::config::LoadedConfig;
 use crate::guards::cors::CorsPolicy;
-use crate::guards::framing::HeadLimits;
-use crate::guards::rate_limit::RouteLimit;
-use crate::guards::redis_store::SharedLimits;
+use crate::guards::rate_limit::redis::SharedLimits;
+use crate::guards::rate_limit::{limit_name, RouteLimit};
 use crate::guards::routing::{PathMatch, RouteMatcher};
 use crate::guards::security_headers::HeaderSet;
 mod dependency;
@@ -62,6 +61,14 @@ pub struct Policy {
     pub shutdown_delay: Duration,
     /// `server.watch_config`.
     pub watch_config: bool,
+}
+
+/// Limits on the request head, from `client:` (checked by `front::framing`).
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    pub max_uri_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 pub struct ClientPolicy {
@@ -340,15 +347,6 @@ impl Policy {
                 previous.map_or(&[][..], |p| &p.dependencies[..]),
             ),
         })
-    }
-}
-
-/// The name of a route's i-th limit in the RateLimit headers: the route, then `route.2`, ...
-pub fn limit_name(route: &str, i: usize) -> String {
-    if i == 0 {
-        route.to_string()
-    } else {
-        format!("{route}.{}", i + 1)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The per-request context of the proxy: what each phase learns and the next one reads.
 
+use crate::facts::RequestFacts;
 use crate::guards::body::BodyCounter;
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::Code;
@@ -17,7 +18,8 @@ pub struct Ctx {
     pub(super) start: Instant,
     pub(super) route: Option<usize>,
     pub(super) request_id: Option<HeaderValue>,
-    pub(super) client_ip: IpAddr,
+    /// What every step reads about the request (client IP included).
+    pub(super) facts: RequestFacts,
     pub(super) peer_ip: IpAddr,
     pub(super) peer_trusted: bool,
     /// The normalized path when it differs from what the client sent.
@@ -38,8 +40,6 @@ pub struct Ctx {
     pub(super) deadline: Option<Instant>,
     /// The request's place toward the app (`max_in_flight`); given back when dropped.
     pub(super) slot: Option<Slot>,
-    /// The shared rate-limit store failed for this request (`on_error` decided).
-    pub(super) store_failed: bool,
     /// The breaker's leave to call the app; its outcome is reported once, in `logging`.
     pub(super) breaker_call: Option<Call>,
     /// The status of the app's response that is being passed on.
@@ -94,7 +94,7 @@ impl Ctx {
             start: Instant::now(),
             route: None,
             request_id: None,
-            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            facts: RequestFacts::default(),
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             peer_trusted: false,
             rewritten_path: None,
@@ -109,7 +109,6 @@ impl Ctx {
             upstream_time: None,
             deadline: None,
             slot: None,
-            store_failed: false,
             breaker_call: None,
             upstream_status: None,
             retries: 0,

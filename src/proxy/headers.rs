@@ -2,6 +2,7 @@
 //! (`forward_headers`: X-Forwarded-*, X-Request-Id, traceparent, the normalized path).
 
 use super::Ctx;
+use crate::facts::RequestFacts;
 use crate::guards::forwarded;
 use http::header::{HeaderName, HeaderValue};
 use ipnet::IpNet;
@@ -56,11 +57,6 @@ pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
             let _ = head.insert_header(http::header::VARY, vary);
         }
     }
-}
-
-pub(super) fn new_request_id() -> HeaderValue {
-    let id = forwarded::new_request_id(fastrand::u128(..));
-    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// Sets what the app is told about the request: `X-Forwarded-For/Proto/Host` (kept from
@@ -128,8 +124,9 @@ pub(super) fn forward_headers(
     Ok(())
 }
 
-/// The request's id (kept when sane, else new), its peer, and its client address: the peer,
-/// or, behind a trusted proxy, the right-most untrusted `X-Forwarded-For` entry.
+/// The request's id (kept when sane, else new), its peer, its client address (the peer,
+/// or, behind a trusted proxy, the right-most untrusted `X-Forwarded-For` entry), and the
+/// facts every decision step reads.
 pub(super) fn identify(
     ctx: &mut Ctx,
     req: &RequestHeader,
@@ -138,11 +135,11 @@ pub(super) fn identify(
 ) {
     ctx.request_id = Some(match req.headers.get(&X_REQUEST_ID) {
         Some(v) if forwarded::is_sane_request_id(v.as_bytes()) => v.clone(),
-        _ => new_request_id(),
+        _ => crate::reject::mint_request_id(),
     });
     ctx.peer_ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), forwarded::canonical);
     ctx.peer_trusted = !trusted.is_empty() && forwarded::is_trusted(ctx.peer_ip, trusted);
-    ctx.client_ip = if ctx.peer_trusted {
+    let client_ip = if ctx.peer_trusted {
         let xff: Vec<&[u8]> = req
             .headers
             .get_all(&X_FORWARDED_FOR)
@@ -154,4 +151,5 @@ pub(super) fn identify(
     } else {
         ctx.peer_ip
     };
+    ctx.facts = RequestFacts::of(req, client_ip);
 }

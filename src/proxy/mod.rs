@@ -4,21 +4,23 @@
 //! carry and what the app is told, `access_log.rs` the end of a request, and `context.rs`
 //! holds what one request carries from phase to phase.
 
-mod access_log;
 mod context;
+mod finish;
 mod headers;
 mod resilience;
-mod verdicts;
+mod steps;
+mod verdict;
 
-use crate::guards::{access, body, cors, routing};
-use crate::prebuffer::Prebuffered;
+use crate::front::Handover;
+use crate::policy::Policy;
+use crate::reject::mint_request_id;
 use crate::state::Shared;
 use crate::upstream::retry::Reason;
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use context::Ctx;
-use headers::{decorate, new_request_id};
-use http::header::{HeaderValue, HOST};
+use headers::decorate;
+use http::header::HOST;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
@@ -27,13 +29,41 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use verdicts::check_limits;
+
+/// One step of `request_filter`: the verdict is applied, and an answered request ends there.
+macro_rules! decide {
+    ($proxy:expr, $session:expr, $ctx:expr, $verdict:expr) => {
+        let verdict = $verdict;
+        if $proxy.apply($session, $ctx, verdict).await? {
+            return Ok(true);
+        }
+    };
+}
+
+fn no_route() -> Box<Error> {
+    Error::explain(ErrorType::InternalError, "no route after routing")
+}
 
 /// The largest response head accepted from the app (Envoy's default is 60 KiB).
 const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
+}
+
+impl RampartProxy {
+    fn identify(&self, session: &Session, ctx: &mut Ctx, policy: &Policy) {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        headers::identify(
+            ctx,
+            session.req_header(),
+            peer,
+            &policy.client.trusted_proxies,
+        );
+    }
 }
 
 #[async_trait]
@@ -44,15 +74,15 @@ impl ProxyHttp for RampartProxy {
         Ctx::new()
     }
 
-    /// The connection loop hands over a body it read ahead (see `prebuffer.rs`).
+    /// The front door hands over the policy snapshot taken when the head was complete.
     fn on_connection_reuse(
         &self,
         _session: &mut Session,
         ctx: &mut Ctx,
         carried: Box<dyn std::any::Any + Send + Sync>,
     ) {
-        if let Ok(body) = carried.downcast::<Prebuffered>() {
-            ctx.prebuffered = Some(body.0);
+        if let Ok(handover) = carried.downcast::<Handover>() {
+            ctx.policy = Some(handover.policy);
         }
     }
 
@@ -60,139 +90,56 @@ impl ProxyHttp for RampartProxy {
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     async fn early_request_filter(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        ctx.policy = Some(self.shared.policy.load_full());
+        // Every request comes through the front door; this is only a safety net.
+        if ctx.policy.is_none() {
+            ctx.policy = Some(self.shared.policy.load_full());
+        }
         Ok(())
     }
 
+    /// Every decision that needs only the head, in this order, then the body: each step
+    /// returns a verdict and `apply` enforces it (or counts it, in shadow mode); the first
+    /// refusal answers the request and no body byte has been read.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let policy = Arc::clone(self.policy(ctx)?);
-        let req = session.req_header();
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        headers::identify(ctx, req, peer, &policy.client.trusted_proxies);
-
-        let path = req.uri.path();
-        let preflight = cors::is_preflight(&req.method, &req.headers);
-        // A preflight is routed as the request it announces.
-        let method = if preflight {
-            req.headers
-                .get(&cors::REQUEST_METHOD)
-                .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())
-                .unwrap_or(req.method.clone())
-        } else {
-            req.method.clone()
-        };
-        let verdict = routing::normalize_path(path).and_then(|normalized| {
-            let host = req
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .or(req.uri.host());
-            let found = routing::find_route(&policy.matchers, &method, host, &normalized);
-            if normalized != path {
-                ctx.rewritten_path = Some(normalized.into_owned());
-            }
-            found
-        });
-        let cors = match &verdict {
-            Ok(index) => policy.routes[*index].cors.as_ref(),
-            Err(_) => policy.cors.as_ref(),
-        };
-        if let Some(cors) = cors {
-            ctx.vary_origin = true;
-            let req = session.req_header();
-            if let Some(origin) = req.headers.get(http::header::ORIGIN) {
-                if preflight {
-                    let announced = req.headers.get(&cors::REQUEST_METHOD);
-                    let allow = cors.preflight(
-                        origin,
-                        announced.map_or(&b""[..], HeaderValue::as_bytes),
-                        cors::requested_headers(&req.headers),
-                    );
-                    ctx.route = verdict.ok();
-                    self.answer_preflight(session, ctx, allow).await?;
-                    return Ok(true);
-                }
-                ctx.cors_headers = cors.actual(origin);
-            }
-        }
-        let index = match verdict {
-            Ok(index) => index,
-            Err(reject) => {
-                self.respond(session, ctx, reject).await?;
-                return Ok(true);
-            }
-        };
-        ctx.route = Some(index);
-        let route = &policy.routes[index];
-
-        if let Err(reject) =
-            access::check_ip(ctx.client_ip, route.allow_ips.as_deref(), &route.deny_ips)
-        {
-            if self.enforce(session, ctx, reject).await? {
-                return Ok(true);
-            }
-        }
-        if !route.limits.is_empty() {
-            let shared = policy.shared_limits.as_deref();
-            let verdict = check_limits(session.req_header(), ctx, route, shared).await;
-            if ctx.store_failed {
-                self.shared
-                    .metrics
-                    .rate_limit_store_errors_total
-                    .with_label_values(&[&route.name])
-                    .inc();
-            }
-            if let Some(reject) = verdict {
-                if self.enforce(session, ctx, reject).await? {
-                    return Ok(true);
-                }
-            }
-        }
-        let req = session.req_header();
-        // The listener already refused invalid or ambiguous framing: this parse is exact.
-        let declared = req
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let has_body = declared.map_or_else(
-            || req.headers.contains_key(http::header::TRANSFER_ENCODING),
-            |n| n > 0,
-        );
-        if let Some(length) = declared {
-            if let Err(reject) = body::check_declared(length, route.max_body_bytes) {
-                if self.enforce(session, ctx, reject).await? {
-                    return Ok(true);
-                }
-            }
-        }
-        if let (true, Some(allowed)) = (has_body, &route.content_types) {
-            let content_type = session
-                .req_header()
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .map(HeaderValue::as_bytes);
-            if let Err(reject) = access::check_content_type(content_type, allowed) {
-                if self.enforce(session, ctx, reject).await? {
-                    return Ok(true);
-                }
-            }
-        }
-        let validates = route.schema.is_some() || route.uploads.is_some();
-        if has_body && validates && self.validate_body(session, ctx, route).await? {
-            return Ok(true);
-        }
-        // Last: a request that waits for the app has passed every other check.
+        self.identify(session, ctx, &policy);
+        decide!(self, session, ctx, self.route(session, ctx, &policy));
+        let route = ctx
+            .route
+            .and_then(|i| policy.routes.get(i))
+            .ok_or_else(no_route)?;
         let upstream = &policy.upstreams[route.upstream];
-        if self.gate_upstream(session, ctx, route, upstream).await? {
-            return Ok(true);
-        }
-        if self.admit(session, ctx, upstream, !has_body).await? {
-            return Ok(true);
-        }
+        decide!(self, session, ctx, Self::ip_rules(ctx, route));
+        decide!(
+            self,
+            session,
+            ctx,
+            Self::cors_preflight(session, ctx, &policy)
+        );
+        decide!(
+            self,
+            session,
+            ctx,
+            self.rate_limits(session, ctx, &policy, route).await
+        );
+        decide!(self, session, ctx, Self::declared_size(ctx, route));
+        decide!(self, session, ctx, Self::content_type(ctx, route));
+        decide!(self, session, ctx, self.breaker(ctx, upstream));
+        decide!(
+            self,
+            session,
+            ctx,
+            Self::admission(session, ctx, upstream).await?
+        );
+        // Only now is a body byte read: ahead (then validated), or streamed to the app.
+        decide!(
+            self,
+            session,
+            ctx,
+            Self::read_ahead(session, ctx, &policy, route).await?
+        );
+        decide!(self, session, ctx, Self::json_schema(ctx, route));
+        decide!(self, session, ctx, Self::uploads(ctx, route).await);
         // Gaps between body reads are bounded by `client.body_timeout`.
         session.set_read_timeout(Some(policy.client.body_timeout));
         Ok(false)
@@ -426,7 +373,7 @@ impl ProxyHttp for RampartProxy {
         };
         let status = reject.status;
         if ctx.request_id.is_none() {
-            ctx.request_id = Some(new_request_id());
+            ctx.request_id = Some(mint_request_id());
         }
         // Pingora drops the client connection after a failed proxy attempt whatever we
         // return: say so in the answer, or a client reusing it meets a reset.
@@ -444,6 +391,6 @@ impl ProxyHttp for RampartProxy {
         self.finish_breaker_call(ctx, _e);
         // The app is done with this request: its slot goes to the next one now.
         ctx.slot = None;
-        self.record(session, ctx);
+        self.finish(session, ctx);
     }
 }

@@ -2,94 +2,17 @@
 //! for first tries and retries, retry decisions, and the breaker outcome of each request.
 //! Helpers of the proxy phases in `mod.rs`; the decisions are in `upstream/`.
 
-use super::{decorate, Ctx, RampartProxy};
-use crate::policy::{RoutePolicy, UpstreamPolicy};
-use crate::reject::{Code, Reject};
-use crate::upstream::breaker::{Call, State};
+use super::{Ctx, RampartProxy};
+use crate::policy::UpstreamPolicy;
+use crate::upstream::breaker::State;
 use crate::upstream::retry::{is_retryable, Reason};
-use pingora::http::ResponseHeader;
-use pingora::prelude::*;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 static IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
 
 impl RampartProxy {
-    /// No endpoint up, or the breaker open: answers (the route's fallback, or 503) and
-    /// returns true. Otherwise a breaker call is taken for the request.
-    pub(super) async fn gate_upstream(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        route: &RoutePolicy,
-        upstream: &UpstreamPolicy,
-    ) -> Result<bool> {
-        if !upstream.any_endpoint_up() {
-            let reject = Reject::new(Code::UpstreamUnavailable, "no healthy endpoint for the app")
-                .with_status(503);
-            return self
-                .degrade(session, ctx, route, reject)
-                .await
-                .map(|()| true);
-        }
-        let Some(breaker) = &upstream.breaker else {
-            return Ok(false);
-        };
-        let (admitted, moved) = breaker.acquire(Instant::now());
-        self.note_transition(upstream, moved);
-        match admitted {
-            Ok(permit) => {
-                ctx.breaker_call = Some(Call::new(Arc::clone(breaker), permit));
-                Ok(false)
-            }
-            Err(wait) => {
-                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-                let reject = Reject::new(Code::CircuitOpen, "the app is failing; not calling it")
-                    .with_retry_after(secs);
-                self.degrade(session, ctx, route, reject)
-                    .await
-                    .map(|()| true)
-            }
-        }
-    }
-
-    /// The route's fallback response when it has one, else `reject`.
-    async fn degrade(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        route: &RoutePolicy,
-        reject: Reject,
-    ) -> Result<()> {
-        let Some(fallback) = &route.fallback else {
-            return self.respond(session, ctx, reject).await;
-        };
-        ctx.rejected = Some(reject.code);
-        ctx.status = fallback.status;
-        self.shared
-            .metrics
-            .rejections_total
-            .with_label_values(&[&route.name, reject.code.as_str()])
-            .inc();
-        let mut head = ResponseHeader::build(fallback.status, Some(4))?;
-        head.insert_header(http::header::CONTENT_TYPE, fallback.content_type.clone())?;
-        head.insert_header(http::header::CONTENT_LENGTH, fallback.body.len())?;
-        head.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-        decorate(&mut head, ctx, false);
-        let is_head = session.req_header().method == http::Method::HEAD;
-        session
-            .write_response_header(Box::new(head), is_head)
-            .await?;
-        if !is_head {
-            session
-                .write_response_body(Some(fallback.body.clone()), true)
-                .await?;
-        }
-        Ok(())
-    }
-
     /// Counts a breaker transition and publishes the new state.
     pub(super) fn note_transition(&self, upstream: &UpstreamPolicy, moved: Option<State>) {
         let Some(to) = moved else { return };

@@ -8,12 +8,11 @@
 //! (`allow`: the request passes unlimited; `deny`: 429), and for the next second requests
 //! are decided that way at once instead of each waiting out the timeout.
 
-use super::rate_limit::{ceil_secs, ip_key, query_value, RouteLimit, Verdict};
+use super::{ceil_secs, ip_key, query_value, RouteLimit, Verdict};
 use crate::config::model::{OnError, RateKey, RedisStore};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// GCRA over several keys. KEYS: one per limit; ARGV: period (µs) and burst per limit.
@@ -75,24 +74,34 @@ pub struct SharedLimits {
     epoch: Instant,
     /// Milliseconds after `epoch` before which Redis is not asked (it just failed).
     skip_until_ms: AtomicU64,
+    // Last: dropped after the connection manager that runs on it.
+    _runtime: StoreRuntime,
 }
 
-/// The runtime that drives Redis connections. Pingora runs one runtime per thread; the
-/// connection's I/O lives here and requests on any of them talk to it through channels.
-/// It is never dropped (dropping a runtime inside another one panics).
-fn redis_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("rampart-redis")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+/// The runtime that drives this store's Redis connection: Pingora runs one runtime per
+/// thread; the connection's I/O lives here and requests on any of them talk to it through
+/// channels. Owned by the store (no process-wide runtime), shut down in the background when
+/// the store goes (a plain drop inside another runtime would panic).
+struct StoreRuntime(Option<tokio::runtime::Runtime>);
+
+impl StoreRuntime {
+    fn new() -> Result<StoreRuntime, String> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rampart-redis")
+            .enable_all()
+            .build()
+            .map(|rt| StoreRuntime(Some(rt)))
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for StoreRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl SharedLimits {
@@ -105,10 +114,16 @@ impl SharedLimits {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(BACKOFF);
-        let _inside = redis_runtime()?.enter();
-        let manager = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| e.to_string())?;
+        let runtime = StoreRuntime::new()?;
+        let manager = {
+            let Some(rt) = runtime.0.as_ref() else {
+                return Err("no runtime for the Redis connection".into());
+            };
+            let _inside = rt.enter();
+            client
+                .get_connection_manager_lazy(config)
+                .map_err(|e| e.to_string())?
+        };
         Ok(SharedLimits {
             manager,
             script: redis::Script::new(GCRA),
@@ -118,6 +133,7 @@ impl SharedLimits {
             settings: (cfg.url.clone(), timeout, cfg.key_prefix.clone()),
             epoch: Instant::now(),
             skip_until_ms: AtomicU64::new(0),
+            _runtime: runtime,
         })
     }
 

@@ -3,15 +3,8 @@
 //! also sees what Pingora would silently fix up (e.g. it drops Content-Length when
 //! Transfer-Encoding is present, and answers malformed heads with its own error page).
 
+pub use crate::policy::HeadLimits;
 use crate::reject::{Code, Reject};
-
-/// Limits on the head, from `client:`.
-#[derive(Debug, Clone, Copy)]
-pub struct HeadLimits {
-    pub max_uri_bytes: usize,
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-}
 
 /// The most headers any config may allow (validation caps `client.max_headers` here).
 pub const MAX_HEADERS_CAP: usize = 256;
@@ -20,8 +13,9 @@ pub const MAX_HEADERS_CAP: usize = 256;
 pub enum HeadStatus {
     /// More bytes are needed.
     Partial,
-    /// The head is complete and acceptable; it is this many bytes long.
-    Complete(usize),
+    /// The head is complete and acceptable: `len` bytes long; `body`: it announces a body
+    /// (a non-zero `Content-Length`, or `Transfer-Encoding: chunked`).
+    Complete { len: usize, body: bool },
 }
 
 /// Checks the bytes received so far. Call again with more bytes while `Partial`.
@@ -48,8 +42,8 @@ pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject>
                 return Err(headers_too_large(limits));
             }
             check_line_endings(&buf[..len])?;
-            check_request(&req, buf)?;
-            Ok(HeadStatus::Complete(len))
+            let body = check_request(&req, buf)?;
+            Ok(HeadStatus::Complete { len, body })
         }
         Err(httparse::Error::TooManyHeaders) => Err(Reject::new(
             Code::HeadersTooLarge,
@@ -104,8 +98,8 @@ fn check_line_endings(head: &[u8]) -> Result<(), Reject> {
     Ok(())
 }
 
-/// Semantic checks of a complete head.
-fn check_request(req: &httparse::Request, buf: &[u8]) -> Result<(), Reject> {
+/// Semantic checks of a complete head. Ok(true): it announces a body.
+fn check_request(req: &httparse::Request, buf: &[u8]) -> Result<bool, Reject> {
     let method = req.method.unwrap_or("");
     let path = req.path.unwrap_or("");
     if !method
@@ -180,8 +174,9 @@ fn check_request(req: &httparse::Request, buf: &[u8]) -> Result<(), Reject> {
         if te != b"chunked" {
             return Err(bad("Transfer-Encoding other than chunked"));
         }
+        return Ok(true);
     }
-    Ok(())
+    Ok(content_length.is_some_and(|cl| cl.iter().any(|&d| d != b'0')))
 }
 
 /// Whether the raw field line around `value` (httparse trims the whitespace it allows)
@@ -229,7 +224,18 @@ mod tests {
     #[test]
     fn complete_and_partial_heads() {
         let raw = "GET /x HTTP/1.1\r\nHost: a\r\n\r\nbody";
-        assert_eq!(check(raw), Ok(HeadStatus::Complete(raw.len() - 4)));
+        assert_eq!(
+            check(raw),
+            Ok(HeadStatus::Complete {
+                len: raw.len() - 4,
+                body: false
+            })
+        );
+        let post = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 01\r\n\r\n";
+        let zero = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 00\r\n\r\n";
+        let chunked = "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let body = |raw: &str| matches!(check(raw), Ok(HeadStatus::Complete { body: true, .. }));
+        assert!(body(post) && body(chunked) && !body(zero));
         assert_eq!(
             check("GET /x HTTP/1.1\r\nHost: a\r\n"),
             Ok(HeadStatus::Partial)

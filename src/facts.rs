@@ -1,0 +1,115 @@
+//! `RequestFacts`: what every feature's check reads about a request, built once from the
+//! head when the proxy starts deciding. Plain values (no `Session`), so checks stay pure and
+//! testable.
+
+use crate::guards::cors;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, TRANSFER_ENCODING};
+use http::Method;
+use pingora::http::RequestHeader;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    /// The method routing sees: the announced one for a CORS preflight.
+    pub method: Method,
+    pub preflight: bool,
+    pub host: Option<HeaderValue>,
+    pub client_ip: IpAddr,
+    /// `Content-Length` (the front door refused every invalid or ambiguous one).
+    pub declared_length: Option<u64>,
+    /// A body follows the head (non-zero length, or chunked).
+    pub has_body: bool,
+    pub content_type: Option<HeaderValue>,
+    pub expect_continue: bool,
+}
+
+impl Default for RequestFacts {
+    /// Before the head is read (Pingora's context exists before the request does).
+    fn default() -> Self {
+        RequestFacts {
+            method: Method::GET,
+            preflight: false,
+            host: None,
+            client_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            declared_length: None,
+            has_body: false,
+            content_type: None,
+            expect_continue: false,
+        }
+    }
+}
+
+impl RequestFacts {
+    pub fn of(req: &RequestHeader, client_ip: IpAddr) -> RequestFacts {
+        let headers = &req.headers;
+        let preflight = cors::is_preflight(&req.method, headers);
+        let announced = || {
+            headers
+                .get(&cors::REQUEST_METHOD)
+                .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+        };
+        let method = match preflight.then(announced).flatten() {
+            Some(m) => m,
+            None => req.method.clone(),
+        };
+        let declared_length = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let has_body =
+            declared_length.map_or_else(|| headers.contains_key(TRANSFER_ENCODING), |n| n > 0);
+        RequestFacts {
+            method,
+            preflight,
+            host: headers.get(HOST).cloned(),
+            client_ip,
+            declared_length,
+            has_body,
+            content_type: headers.get(CONTENT_TYPE).cloned(),
+            expect_continue: headers
+                .get(EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
+        }
+    }
+
+    pub fn host_str(&self) -> Option<&str> {
+        self.host.as_ref().and_then(|h| h.to_str().ok())
+    }
+
+    pub fn content_type_bytes(&self) -> Option<&[u8]> {
+        self.content_type.as_ref().map(HeaderValue::as_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn facts(method: &str, headers: &[(&str, &str)]) -> RequestFacts {
+        let mut req = RequestHeader::build(method, b"/x", None).unwrap();
+        for (n, v) in headers {
+            req.insert_header(n.to_string(), *v).unwrap();
+        }
+        RequestFacts::of(&req, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    #[test]
+    fn body_and_preflight_facts() {
+        let f = facts("POST", &[("content-length", "12"), ("content-type", "a/b")]);
+        assert_eq!((f.declared_length, f.has_body), (Some(12), true));
+        assert_eq!(f.content_type_bytes(), Some(&b"a/b"[..]));
+        assert!(!facts("POST", &[("content-length", "0")]).has_body);
+        assert!(facts("POST", &[("transfer-encoding", "chunked")]).has_body);
+        let pre = facts(
+            "OPTIONS",
+            &[
+                ("origin", "https://a"),
+                ("access-control-request-method", "PUT"),
+            ],
+        );
+        assert!(pre.preflight);
+        assert_eq!(pre.method, Method::PUT);
+        assert!(facts("POST", &[("expect", "100-Continue")]).expect_continue);
+    }
+}

@@ -1,0 +1,251 @@
+//! THE front door: every client connection of the public listener starts here.
+//!
+//! Pingora reads a request head with no overall deadline and answers a malformed one with
+//! its own error page (`Server: Pingora`). So each head is read here first: within
+//! `client.header_timeout`, bounded by the size limits, and checked by [`framing`] on the
+//! raw bytes (strict framing is what keeps Rampart and the app agreeing on where a request
+//! ends). A refused head gets the problem+json answer and a log line like any request, and
+//! the connection is closed. An accepted head is handed to Pingora as the session's
+//! "pipelined prefix" (parsed from memory, no second read) together with the policy
+//! snapshot taken the moment the head was complete. The body is not touched here: when the
+//! head announces one, its bytes wait in a [`BodyStream`] until the proxy has decided on
+//! the head and either reads it ahead or streams it.
+
+pub mod body_stream;
+pub mod chunked;
+pub mod framing;
+
+use crate::access_log;
+use crate::policy::Policy;
+use crate::reject::{mint_request_id, Code, Reject};
+use crate::state::Shared;
+use crate::telemetry::AccessRecord;
+use async_trait::async_trait;
+use body_stream::BodyStream;
+use bytes::BytesMut;
+use framing::HeadStatus;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout_at;
+
+/// How long an idle keep-alive connection may wait for its next request.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// First read buffer; grows up to `client.max_header_bytes`.
+const INITIAL_HEAD_BUFFER: usize = 4096;
+
+/// What the front door hands the proxy with each request (Pingora's connection context).
+pub struct Handover {
+    /// The policy snapshot every phase of this request uses.
+    pub policy: Arc<Policy>,
+}
+
+/// The public listener's app. `P` is the proxy (Pingora's `HttpProxy<RampartProxy>`): the
+/// front door knows it only as an HTTP app, so `proxy` depends on `front`, not both ways.
+pub struct ConnectionApp<P> {
+    pub proxy: Arc<P>,
+    pub shared: Arc<Shared>,
+}
+
+enum Head {
+    /// A complete, acceptable head of `len` bytes (plus any bytes that came after it).
+    Ready {
+        buf: BytesMut,
+        len: usize,
+        body: bool,
+    },
+    /// Nothing (more) to do on this connection.
+    Closed,
+    /// With what was read of the head (for the log line's method and path).
+    Refused(Reject, BytesMut),
+}
+
+async fn read_head(
+    stream: &mut Stream,
+    limits: &framing::HeadLimits,
+    idle: Duration,
+    header_timeout: Duration,
+    shutdown: &ShutdownWatch,
+    first: bool,
+) -> Head {
+    let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
+    // Waiting for the first byte is idleness; from then on the whole head must arrive
+    // within `header_timeout` (slowloris).
+    let mut deadline = tokio::time::Instant::now() + idle;
+    let mut started = false;
+    let mut shutdown = shutdown.clone();
+    loop {
+        let read = if started {
+            timeout_at(deadline, stream.read_buf(&mut buf)).await
+        } else {
+            // An idle keep-alive connection is closed as soon as shutdown begins; a new
+            // connection, or one whose next request has started, is served.
+            if first {
+                timeout_at(deadline, stream.read_buf(&mut buf)).await
+            } else if *shutdown.borrow() {
+                return Head::Closed;
+            } else {
+                tokio::select! {
+                    read = timeout_at(deadline, stream.read_buf(&mut buf)) => read,
+                    _ = shutdown.changed() => return Head::Closed,
+                }
+            }
+        };
+        match read {
+            Err(_) if started => {
+                let reject = Reject::new(Code::RequestTimeout, "request head not received in time");
+                return Head::Refused(reject, buf);
+            }
+            Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return Head::Closed,
+            Ok(Ok(_)) => {}
+        }
+        if !started {
+            started = true;
+            deadline = tokio::time::Instant::now() + header_timeout;
+        }
+        match framing::check_head(&buf, limits) {
+            Ok(HeadStatus::Complete { len, body }) => return Head::Ready { buf, len, body },
+            Ok(HeadStatus::Partial) => {
+                if buf.capacity() == buf.len() {
+                    buf.reserve(buf.len().min(limits.max_header_bytes));
+                }
+            }
+            Err(reject) => return Head::Refused(reject, buf),
+        }
+    }
+}
+
+/// Answers a refusal on a connection Pingora never saw, logs it like any request, and
+/// closes the connection. `head`: what was read of the request.
+async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8]) {
+    let start = Instant::now();
+    let policy = shared.policy.load();
+    shared
+        .metrics
+        .rejections_total
+        .with_label_values(&["", reject.code.as_str()])
+        .inc();
+    let request_id = mint_request_id();
+    let (mut answer, body) = reject.response(&request_id);
+    policy.headers.apply_to_own_response(&mut answer);
+    let _ = answer.insert_header(http::header::CONNECTION, "close");
+    let bytes = crate::reject::to_http1_bytes(&answer, &body);
+    // Best effort: the client may already be gone.
+    let sent = tokio::time::timeout(Duration::from_secs(5), async {
+        let sent = stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok();
+        let _ = stream.shutdown().await;
+        sent
+    })
+    .await;
+    // The request line, as far as it was read (SPEC §5: `method`/`path` when known).
+    let mut no_headers = [];
+    let mut req = httparse::Request::new(&mut no_headers);
+    let _ = req.parse(head);
+    let client_ip = stream
+        .get_socket_digest()
+        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()))
+        .map_or(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            crate::guards::forwarded::canonical,
+        );
+    let record = AccessRecord {
+        request_id: request_id.to_str().unwrap_or("-"),
+        client_ip,
+        method: req.method.unwrap_or("-"),
+        path: req.path.map_or("-", |p| p.split('?').next().unwrap_or(p)),
+        route: None,
+        upstream: None,
+        endpoint: None,
+        status: reject.status,
+        code: Some(reject.code.as_str()),
+        shadow: &[],
+        bytes_in: 0,
+        bytes_out: if matches!(sent, Ok(true)) {
+            body.len() as u64
+        } else {
+            0
+        },
+        duration: start.elapsed(),
+        upstream_time: None,
+        retries: 0,
+        user_agent: None,
+    };
+    access_log::finish(&shared.metrics, &policy.logging, &record);
+}
+
+#[async_trait]
+impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
+    async fn process_new(
+        self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let max_connections = self.shared.policy.load().client.max_connections;
+        let Some(_slot) = self.shared.connection_slot(max_connections) else {
+            let reject =
+                Reject::new(Code::Overloaded, "too many open connections").with_retry_after(1);
+            refuse(&mut stream, &self.shared, reject, &[]).await;
+            return None;
+        };
+        let mut persisted: Option<HttpPersistentSettings> = None;
+        let mut first = true;
+        loop {
+            // Copied out: no snapshot is held while waiting for a client.
+            let (limits, header_timeout) = {
+                let policy = self.shared.policy.load();
+                (policy.client.head, policy.client.header_timeout)
+            };
+            let idle = if first {
+                header_timeout
+            } else {
+                KEEPALIVE_IDLE
+            };
+            let head = read_head(&mut stream, &limits, idle, header_timeout, shutdown, first);
+            let (mut buf, len, body) = match head.await {
+                Head::Ready { buf, len, body } => (buf, len, body),
+                Head::Closed => return None,
+                Head::Refused(reject, buf) => {
+                    refuse(&mut stream, &self.shared, reject, &buf).await;
+                    return None;
+                }
+            };
+            // The request's one snapshot, taken now that its head is complete.
+            let policy = self.shared.policy.load_full();
+            let max_requests = policy.client.max_requests_per_connection;
+            // A body stays in the connection until the proxy has decided on the head.
+            let stream_in = if body {
+                let rest = buf.split_off(len);
+                BodyStream::wrap(stream, rest)
+            } else {
+                stream
+            };
+            let mut session = ServerSession::new_http1(stream_in);
+            match persisted.take() {
+                Some(settings) => settings.apply_to_session(&mut session),
+                None => {
+                    session.set_keepalive(Some(KEEPALIVE_IDLE.as_secs()));
+                    session.set_keepalive_reuses_remaining(Some(max_requests.saturating_sub(1)));
+                }
+            }
+            if *shutdown.borrow() {
+                session.set_keepalive(None);
+            }
+            session.set_connection_user_context(Some(Box::new(Handover { policy })));
+            session.set_pipelined_prefix(buf);
+            first = false;
+            let reused = self.proxy.process_new_http(session, shutdown).await?;
+            let (next, settings) = reused.consume();
+            stream = BodyStream::unwrap_spent(next)?;
+            persisted = settings;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.http_cleanup().await;
+    }
+}

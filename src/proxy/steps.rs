@@ -1,0 +1,278 @@
+//! The proxy's decision steps, in the order `request_filter` takes them. Each reads the
+//! request's facts and its feature's compiled piece of the policy, calls that feature's
+//! pure check, and returns a [`Verdict`] for `apply`; only the context slice of its own
+//! feature is written.
+
+use super::verdict::Verdict;
+use super::{Ctx, RampartProxy};
+use crate::front::body_stream::{BodyStream, Plan, ReadAhead};
+use crate::guards::rate_limit::decide::{self, Keys, Limits};
+use crate::guards::{access, body, cors, routing, schema, uploads};
+use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
+use crate::reject::{Code, Reject};
+use crate::upstream::admission::{retry_after_secs, Refusal};
+use crate::upstream::breaker::Call;
+use http::header::HeaderValue;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType};
+use std::sync::Arc;
+use std::time::Instant;
+
+impl RampartProxy {
+    /// Route (404/405) on the normalized path; CORS applies from here on, so that a refusal
+    /// too carries the headers an allowed origin needs.
+    pub(super) fn route(&self, session: &Session, ctx: &mut Ctx, policy: &Policy) -> Verdict {
+        let req = session.req_header();
+        let path = req.uri.path();
+        let facts = &ctx.facts;
+        let found = routing::normalize_path(path).and_then(|normalized| {
+            let host = facts.host_str().or(req.uri.host());
+            let found = routing::find_route(&policy.matchers, &facts.method, host, &normalized);
+            if normalized != path {
+                ctx.rewritten_path = Some(normalized.into_owned());
+            }
+            found
+        });
+        ctx.route = found.as_ref().ok().copied();
+        let route = ctx.route.and_then(|i| policy.routes.get(i));
+        if let Some(cors) = route.map_or(policy.cors.as_ref(), |r| r.cors.as_ref()) {
+            ctx.vary_origin = true;
+            let origin = req.headers.get(http::header::ORIGIN);
+            if let (Some(origin), false) = (origin, ctx.facts.preflight) {
+                ctx.cors_headers = cors.actual(origin);
+            }
+        }
+        match found {
+            Ok(_) => Verdict::Pass,
+            // A preflight is answered 204 even for a path or method no route takes (SPEC §5:
+            // the browser is told "not allowed" by the missing allow headers).
+            Err(reject) => match Self::cors_preflight(session, ctx, policy) {
+                Verdict::Pass => Verdict::Answer(reject),
+                preflight => preflight,
+            },
+        }
+    }
+
+    pub(super) fn ip_rules(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
+        let ip = ctx.facts.client_ip;
+        refuse(access::check_ip(
+            ip,
+            route.allow_ips.as_deref(),
+            &route.deny_ips,
+        ))
+    }
+
+    /// A preflight is answered here, never forwarded.
+    pub(super) fn cors_preflight(session: &Session, ctx: &Ctx, policy: &Policy) -> Verdict {
+        let cors = ctx
+            .route_policy()
+            .map_or(policy.cors.as_ref(), |r| r.cors.as_ref());
+        let headers = &session.req_header().headers;
+        match (ctx.facts.preflight, cors, headers.get(http::header::ORIGIN)) {
+            (true, Some(cors), Some(origin)) => {
+                let announced = headers.get(&cors::REQUEST_METHOD);
+                Verdict::Preflight(cors.preflight(
+                    origin,
+                    announced.map_or(&b""[..], HeaderValue::as_bytes),
+                    cors::requested_headers(headers),
+                ))
+            }
+            _ => Verdict::Pass,
+        }
+    }
+
+    pub(super) async fn rate_limits(
+        &self,
+        session: &Session,
+        ctx: &mut Ctx,
+        policy: &Policy,
+        route: &RoutePolicy,
+    ) -> Verdict {
+        if route.limits.is_empty() {
+            return Verdict::Pass;
+        }
+        let req = session.req_header();
+        let limits = Limits {
+            route: &route.name,
+            limits: &route.limits,
+            policy_header: route.limit_policy_header.as_ref(),
+            headers_on_success: route.limit_headers_on_success,
+        };
+        let keys = Keys {
+            client_ip: ctx.facts.client_ip,
+            header: |name: &str| req.headers.get(name).map(HeaderValue::as_bytes),
+            query: req.uri.query(),
+        };
+        let outcome = decide::decide(&limits, &keys, policy.shared_limits.as_deref()).await;
+        if outcome.store_failed {
+            self.shared
+                .metrics
+                .rate_limit_store_errors_total
+                .with_label_values(&[&route.name])
+                .inc();
+        }
+        ctx.rate_limit = outcome.header;
+        outcome.reject.map_or(Verdict::Pass, Verdict::Refuse)
+    }
+
+    pub(super) fn declared_size(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
+        match ctx.facts.declared_length {
+            Some(length) => refuse(body::check_declared(length, route.max_body_bytes)),
+            None => Verdict::Pass,
+        }
+    }
+
+    pub(super) fn content_type(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
+        match (ctx.facts.has_body, &route.content_types) {
+            (true, Some(allowed)) => refuse(access::check_content_type(
+                ctx.facts.content_type_bytes(),
+                allowed,
+            )),
+            _ => Verdict::Pass,
+        }
+    }
+
+    /// No endpoint up, or the breaker open: degrade. Otherwise a breaker call is taken.
+    pub(super) fn breaker(&self, ctx: &mut Ctx, upstream: &UpstreamPolicy) -> Verdict {
+        if !upstream.any_endpoint_up() {
+            return Verdict::Degrade(
+                Reject::new(Code::UpstreamUnavailable, "no healthy endpoint for the app")
+                    .with_status(503),
+            );
+        }
+        let Some(breaker) = &upstream.breaker else {
+            return Verdict::Pass;
+        };
+        let (admitted, moved) = breaker.acquire(Instant::now());
+        self.note_transition(upstream, moved);
+        match admitted {
+            Ok(permit) => {
+                ctx.breaker_call = Some(Call::new(Arc::clone(breaker), permit));
+                Verdict::Pass
+            }
+            Err(wait) => {
+                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+                Verdict::Degrade(
+                    Reject::new(Code::CircuitOpen, "the app is failing; not calling it")
+                        .with_retry_after(secs),
+                )
+            }
+        }
+    }
+
+    /// Takes a slot toward the upstream (`max_in_flight`), waiting in its queue if need be;
+    /// the slot lives in `ctx` and is given back when the request ends, however. A request
+    /// without a body has its connection watched while it waits: a client that gives up
+    /// stops holding a place in the queue.
+    pub(super) async fn admission(
+        session: &mut Session,
+        ctx: &mut Ctx,
+        upstream: &UpstreamPolicy,
+    ) -> Result<Verdict> {
+        let limits = &upstream.admission;
+        let wait = upstream.state.admission.admit(limits);
+        let admitted = if ctx.facts.has_body || limits.max_in_flight.is_none() {
+            wait.await
+        } else {
+            tokio::pin!(wait);
+            tokio::select! {
+                biased;
+                admitted = &mut wait => admitted,
+                gone = session.downstream_session.read_body_or_idle(true) => match gone {
+                    Err(e) => return Err(e),
+                    Ok(_) => wait.await,
+                },
+            }
+        };
+        Ok(match admitted {
+            Ok(slot) => {
+                ctx.slot = Some(slot);
+                Verdict::Pass
+            }
+            Err(refusal) => {
+                let detail = match refusal {
+                    Refusal::QueueFull => "too many requests are waiting for the app",
+                    Refusal::QueueTimeout => "no capacity toward the app within the queue timeout",
+                };
+                Verdict::Answer(
+                    Reject::new(Code::Overloaded, detail)
+                        .with_retry_after(retry_after_secs(limits)),
+                )
+            }
+        })
+    }
+
+    /// Reads the whole body before the app is contacted (schema, uploads, small limits),
+    /// from the front door's [`BodyStream`], which then hands Pingora the raw bytes to
+    /// forward. A declared length over the limit on a shadow route streams unread.
+    pub(super) async fn read_ahead(
+        session: &mut Session,
+        ctx: &mut Ctx,
+        policy: &Policy,
+        route: &RoutePolicy,
+    ) -> Result<Verdict> {
+        let facts = &ctx.facts;
+        let fits = facts
+            .declared_length
+            .is_none_or(|n| n <= route.max_body_bytes);
+        if !(facts.has_body && route.buffer_body && fits) {
+            return Ok(Verdict::Pass);
+        }
+        let plan = Plan {
+            limit: route.max_body_bytes,
+            length: facts.declared_length,
+            expect_continue: facts.expect_continue,
+            shadow: route.shadow,
+        };
+        let Some(body) = session.downstream_session.stream().and_then(BodyStream::of) else {
+            return Ok(Verdict::Pass);
+        };
+        match body.read_ahead(plan, policy.client.body_timeout).await {
+            ReadAhead::Ready(body) => {
+                ctx.prebuffered = body;
+                Ok(Verdict::Pass)
+            }
+            ReadAhead::Refused(reject) => Ok(Verdict::Answer(reject)),
+            ReadAhead::Closed => Error::e_explain(
+                ErrorType::ConnectionClosed,
+                "the client left while its body was read",
+            ),
+        }
+    }
+
+    /// JSON schema on a body read ahead.
+    pub(super) fn json_schema(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
+        match (&route.schema, &ctx.prebuffered) {
+            (Some(validator), Some(body)) => refuse(schema::check_json(validator, body)),
+            (Some(_), None) => unread(ctx, route),
+            _ => Verdict::Pass,
+        }
+    }
+
+    /// Upload sniffing on a body read ahead.
+    pub(super) async fn uploads(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
+        match (&route.uploads, &ctx.prebuffered) {
+            (Some(kinds), Some(body)) => {
+                let content_type = ctx.facts.content_type_bytes();
+                refuse(uploads::check_upload(content_type, body.clone(), kinds).await)
+            }
+            (Some(_), None) => unread(ctx, route),
+            _ => Verdict::Pass,
+        }
+    }
+}
+
+/// A body a validator should have read but could not: only a shadow route lets a body past
+/// its limit stream unread, and it is counted as too large.
+fn unread(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
+    if ctx.facts.has_body {
+        refuse(body::check_declared(u64::MAX, route.max_body_bytes))
+    } else {
+        Verdict::Pass
+    }
+}
+
+fn refuse(checked: Result<(), Reject>) -> Verdict {
+    checked.err().map_or(Verdict::Pass, Verdict::Refuse)
+}
