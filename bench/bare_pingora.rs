@@ -11,8 +11,12 @@ use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::{Opt, ServerConf};
 
+#[cfg(not(feature = "alloc-count"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "alloc-count")]
+#[global_allocator]
+static GLOBAL: rampart::alloc_count::Counting = rampart::alloc_count::Counting;
 
 struct Bare {
     peer: HttpPeer,
@@ -29,6 +33,8 @@ impl ProxyHttp for Bare {
 }
 
 fn main() {
+    #[cfg(feature = "alloc-count")]
+    rampart::alloc_count::report();
     let args: Vec<String> = std::env::args().collect();
     let (listen, upstream) = match (args.get(1), args.get(2)) {
         (Some(l), Some(u)) => (l.clone(), u.clone()),

@@ -113,15 +113,24 @@ def rampart_config(listen, admin, upstream_port, all_features, rate_limited=Fals
         route = ("  - { name: bench, match: { path_prefix: / }, upstream: app,\n"
                  "      rate_limit: [ { rate: 1000000/second, key: client_ip } ] }\n")
         client = "client:\n  trusted_proxies: [127.0.0.0/8]\nrate_limit_store:\n  max_keys: 2000000\n"
+    logging = "logging:\n  access_log: false\n  level: warn\n"
     if all_features:
-        # Every client-side guard that applies to the benchmark's GET requests.
-        route = ("  - { name: bench, match: { path_prefix: /, methods: [GET, POST] }, upstream: app,\n"
-                 "      max_body_bytes: 64KiB, content_types: [application/json], timeout: 10s,\n"
-                 "      allow_ips: [127.0.0.0/8], deny_ips: [10.66.0.0/16] }\n")
+        # Every guard on the one route: IP rules, a rate limit keyed on the client that never
+        # refuses, body limit, content types, CORS, security headers (on by default), the
+        # breaker, max_in_flight with a queue, retries, and the access log.
+        route = ("  - name: bench\n    match: { path_prefix: /, methods: [GET, POST] }\n    upstream: app\n"
+                 "    max_body_bytes: 64KiB\n    content_types: [application/json]\n    timeout: 10s\n"
+                 "    allow_ips: [127.0.0.0/8]\n    deny_ips: [10.66.0.0/16]\n"
+                 "    rate_limit: [ { rate: 1000000/second, key: client_ip } ]\n"
+                 "    cors: { allow_origins: [https://app.example.com] }\n")
         client = ("client:\n  trusted_proxies: [10.0.0.0/8]\n  header_timeout: 10s\n  max_uri_bytes: 8KiB\n"
                   "  max_header_bytes: 32KiB\n  max_headers: 100\n")
-        # The concurrency cap and queue toward the app (never full with 32 connections).
-        upstream_extra = "    max_in_flight: 64\n    queue: { max: 256, timeout: 2s }\n"
+        # Never full, never open, never retrying with a healthy upstream: their cost is the
+        # bookkeeping every request pays.
+        upstream_extra = ("    max_in_flight: 64\n    queue: { max: 256, timeout: 2s }\n"
+                          "    circuit_breaker: { consecutive_failures: 5, open_for: 30s }\n"
+                          "    retry: { attempts: 2, backoff: 10ms }\n")
+        logging = "logging:\n  access_log: true\n  level: warn\n"
     return (
         "server:\n"
         f"  listen: 127.0.0.1:{listen}\n  admin_listen: 127.0.0.1:{admin}\n  threads: 1\n"
@@ -130,9 +139,45 @@ def rampart_config(listen, admin, upstream_port, all_features, rate_limited=Fals
         "upstreams:\n"
         f"  app:\n    endpoints: [127.0.0.1:{upstream_port}]\n"
         + upstream_extra +
-        "routes:\n" + route +
-        "logging:\n  access_log: false\n  level: warn\n"
+        "routes:\n" + route + logging
     )
+
+
+def measure_allocs(args, work, up_port, procs):
+    """Allocations per request of bare Pingora, Rampart pass-through and every guard on,
+    from the counting builds: (total after - total before) / requests served."""
+    alloc_dir = Path(args.alloc_dir)
+    rampart_bin, bare_bin = alloc_dir / "rampart", alloc_dir / "bare_pingora"
+    if not (rampart_bin.exists() and bare_bin.exists()):
+        print(f"(no counting builds in {alloc_dir}: allocations per request skipped)")
+        return []
+    out = []
+    variants = [("bare pingora", None), ("rampart (pass-through)", False), ("rampart (every guard on)", True)]
+    for name, all_features in variants:
+        port, admin = free_port(), free_port()
+        count_file = Path(work) / f"allocs-{port}"
+        env = dict(os.environ, RAMPART_ALLOC_COUNT_FILE=str(count_file))
+        if all_features is None:
+            cmd = [str(bare_bin), f"127.0.0.1:{port}", f"127.0.0.1:{up_port}"]
+        else:
+            cfg = Path(work) / f"alloc-{port}.yaml"
+            cfg.write_text(rampart_config(port, admin, up_port, all_features=all_features))
+            cmd = [str(rampart_bin), "--config", str(cfg)]
+        proc = subprocess.Popen(["taskset", "-c", "1"] + cmd, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        wait_port(port)
+        wrk(port, 1, args.connections)
+
+        def total():
+            time.sleep(0.3)  # the counter file is rewritten every 100 ms
+            return int(count_file.read_text())
+
+        before = total()
+        r = wrk(port, args.seconds, args.connections)
+        out.append((name, (total() - before) / r["total"]))
+        proc.send_signal(signal.SIGTERM)
+    return out
 
 
 def main():
@@ -142,6 +187,8 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
     ap.add_argument("--out", default=str(ROOT / "bench/results/latest.md"))
+    ap.add_argument("--alloc-dir", default=str(ROOT / "target/alloc-count"),
+                    help="binaries built with --features alloc-count (by bench/run); skipped if absent")
     ap.add_argument("--bare", default=str(ROOT / "target/release/examples/bare_pingora"),
                     help="bare Pingora pass-through binary (built by bench/run); skipped if absent")
     args = ap.parse_args()
@@ -204,7 +251,7 @@ def main():
             ("direct", up_port, []),
             ("nginx (proxy, limit_req, 8 headers)", ng_port, nginx_pids),
             ("rampart (pass-through)", rp_port, [rampart.pid]),
-            ("rampart (client guards on)", rg_port, [guarded.pid]),
+            ("rampart (every guard on)", rg_port, [guarded.pid]),
             ("rampart (rate limit, a new key per request)", rl_port, [limited.pid]),
         ]
         scripts = {"rampart (rate limit, a new key per request)": str(ROOT / "bench/random_xff.lua")}
@@ -221,6 +268,7 @@ def main():
                 ticks = cpu_ticks(pids) - before
                 r["cpu_us"] = (ticks / CLK_TCK * 1e6 / r["total"]) if pids else None
                 results[name].append(r)
+        allocs = measure_allocs(args, work, up_port, procs)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -258,6 +306,10 @@ def main():
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ] + ["| " + " | ".join(r) + " |" for r in rows]
+    if allocs:
+        lines += ["", "Heap allocations per request (builds with `--features alloc-count`, same placement, "
+                  "one run of the same length):", "", "| target | allocations/req |", "|---|---|"]
+        lines += [f"| {name} | {n:.1f} |" for name, n in allocs]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).write_text(text)

@@ -169,7 +169,7 @@ impl ServeHttp for AdminApp {
             "/livez" => get_only(respond(StatusCode::OK, "text/plain", b"ok\n".to_vec())),
             "/readyz" => {
                 let policy = self.shared.policy.load();
-                let (status, body) = if self.shared.draining.load(Ordering::Relaxed) {
+                let (status, body) = if self.shared.lifecycle.draining.load(Ordering::Relaxed) {
                     (StatusCode::SERVICE_UNAVAILABLE, &b"draining\n"[..])
                 } else if !health_report::ready(&policy, Instant::now()) {
                     (
@@ -185,9 +185,9 @@ impl ServeHttp for AdminApp {
                 let policy = self.shared.policy.load();
                 let (status, body) = health_report::report(
                     &policy,
-                    &self.shared.config_info(),
+                    &self.shared.config.info(),
                     env!("CARGO_PKG_VERSION"),
-                    self.shared.started.elapsed(),
+                    self.shared.lifecycle.started.elapsed(),
                     Instant::now(),
                 );
                 let code = if status == health_report::Status::Unhealthy {

@@ -1,8 +1,8 @@
 //! `GET /health` and `GET /readyz` (SPEC §4), computed from the live policy: endpoint health,
 //! breakers, admission counters and dependency probes. Pure: time is passed in.
 
+use crate::config_state::ConfigInfo;
 use crate::policy::Policy;
-use crate::state::ConfigInfo;
 use crate::upstream::breaker::State;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime};

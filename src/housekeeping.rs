@@ -77,9 +77,11 @@ mod tests {
         let shared = Shared::new(
             Policy::compile(&loaded, None, 1).unwrap(),
             Metrics::new().unwrap(),
-            crate::state::ConfigInfo::of_text(yaml),
-            "t.yaml".into(),
-            crate::reload::FixedSettings::of(&loaded.config),
+            crate::config_state::ConfigState::new(
+                "t.yaml".into(),
+                crate::config_state::ConfigInfo::of_text(yaml),
+                crate::config_state::FixedSettings::of(&loaded.config),
+            ),
         );
         for ip in 0..5u32 {
             let limit = &shared.policy.load().routes[0].limits[0];

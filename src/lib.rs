@@ -4,7 +4,10 @@
 
 pub mod access_log;
 pub mod admin;
+#[cfg(feature = "alloc-count")]
+pub mod alloc_count;
 pub mod config;
+pub mod config_state;
 pub mod facts;
 pub mod failure;
 pub mod front;

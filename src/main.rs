@@ -6,8 +6,12 @@ use rampart::{build, BuildOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(not(feature = "alloc-count"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "alloc-count")]
+#[global_allocator]
+static GLOBAL: rampart::alloc_count::Counting = rampart::alloc_count::Counting;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
     // SIGHUP's default action kills the process: the reload handler goes in before anything
     // else, so a HUP at any moment reloads (or, during `check`, is harmless).
     rampart::reload_triggers::install_sighup_handler();
+    #[cfg(feature = "alloc-count")]
+    rampart::alloc_count::report();
     let cli = Cli::parse();
     let loaded = match load(cli.config) {
         Ok(l) => l,

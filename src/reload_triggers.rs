@@ -7,7 +7,8 @@
 //! the file's content differs from the loaded one (its SHA-256), so one save that produces
 //! several events reloads once and `touch` reloads nothing.
 
-use crate::state::{ConfigInfo, Shared};
+use crate::config_state::ConfigInfo;
+use crate::state::Shared;
 use async_trait::async_trait;
 use notify::{RecursiveMode, Watcher};
 use pingora::server::ShutdownWatch;
@@ -61,15 +62,15 @@ impl ReloadTriggers {
 
     /// Whether the file on disk differs from what is loaded.
     fn file_changed(&self) -> bool {
-        match std::fs::read_to_string(&self.shared.config_path) {
-            Ok(text) => ConfigInfo::of_text(&text).sha256 != self.shared.config_info().sha256,
+        match std::fs::read_to_string(&self.shared.config.path) {
+            Ok(text) => ConfigInfo::of_text(&text).sha256 != self.shared.config.info().sha256,
             // Mid-swap or removed: wait for the next event.
             Err(_) => false,
         }
     }
 
     fn watch(&self, events: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
-        let path = &self.shared.config_path;
+        let path = &self.shared.config.path;
         let folder = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

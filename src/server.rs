@@ -2,15 +2,15 @@
 
 use crate::admin::AdminApp;
 use crate::config::LoadedConfig;
+use crate::config_state::{ConfigInfo, ConfigState, FixedSettings};
 use crate::front::ConnectionApp;
 use crate::health_checks::HealthChecks;
 use crate::housekeeping::Housekeeping;
 use crate::metrics::Metrics;
 use crate::policy::{CompileError, Policy};
 use crate::proxy::RampartProxy;
-use crate::reload::FixedSettings;
 use crate::reload_triggers::ReloadTriggers;
-use crate::state::{ConfigInfo, Shared};
+use crate::state::Shared;
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
@@ -66,9 +66,11 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let shared = Shared::new(
         policy,
         metrics,
-        ConfigInfo::of_text(&loaded.text),
-        std::path::PathBuf::from(&loaded.file),
-        FixedSettings::of(c),
+        ConfigState::new(
+            std::path::PathBuf::from(&loaded.file),
+            ConfigInfo::of_text(&loaded.text),
+            FixedSettings::of(c),
+        ),
     );
 
     // Pingora waits its whole grace period after it stops accepting, then gives runtimes
@@ -278,6 +280,7 @@ impl ShutdownSignalWatch for SignalWatch {
             _ = int.recv() => ShutdownSignal::FastShutdown,
         };
         self.shared
+            .lifecycle
             .draining
             .store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(signal = ?signal, "shutdown requested: draining");
@@ -310,6 +313,7 @@ pub fn drain_monitor(server: &Server, shared: Arc<Shared>, on_exit: fn()) {
         // closed may not have registered itself yet.
         let open = || {
             shared
+                .lifecycle
                 .connections
                 .load(std::sync::atomic::Ordering::Acquire)
         };

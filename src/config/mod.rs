@@ -2,6 +2,7 @@
 
 pub mod load;
 pub mod model;
+pub mod problems;
 pub mod units;
 pub mod validate;
 pub mod yaml;

@@ -33,6 +33,20 @@ fn essence(content_type: &[u8]) -> &[u8] {
 
 /// A request with a body must declare one of `allowed` (compared case-insensitively,
 /// parameters such as `charset` ignored). `allowed` entries are lower-case essences.
+/// A route's `content_types` as compared: lower-case media type essences.
+pub fn compile_content_types(types: &[String]) -> Vec<String> {
+    types
+        .iter()
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect()
+}
+
 pub fn check_content_type(content_type: Option<&[u8]>, allowed: &[String]) -> Result<(), Reject> {
     let ok = content_type.map(essence).is_some_and(|got| {
         allowed

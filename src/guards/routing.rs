@@ -40,6 +40,31 @@ pub struct RouteMatcher {
 }
 
 impl RouteMatcher {
+    /// Compiles a route's `match:` (the regex once, methods parsed, host lower-cased).
+    pub fn compile(m: &crate::config::model::RouteMatch) -> Result<RouteMatcher, String> {
+        let path = if let Some(p) = &m.path {
+            PathMatch::Exact(p.clone())
+        } else if let Some(p) = &m.path_prefix {
+            PathMatch::Prefix(p.clone())
+        } else if let Some(re) = &m.path_regex {
+            PathMatch::Regex(regex::Regex::new(re).map_err(|e| e.to_string())?)
+        } else {
+            return Err("no path matcher".into());
+        };
+        let methods = m.methods.as_ref().map(|ms| {
+            ms.iter()
+                .filter_map(|s| http::Method::from_bytes(s.as_bytes()).ok())
+                .collect()
+        });
+        Ok(RouteMatcher {
+            path,
+            methods,
+            host: m.host.as_ref().map(|h| h.to_ascii_lowercase()),
+        })
+    }
+}
+
+impl RouteMatcher {
     fn host_matches(&self, host: Option<&str>) -> bool {
         match (&self.host, host) {
             (None, _) => true,

@@ -3,19 +3,21 @@
 //! State that must survive a reload (round-robin cursors, later buckets and breakers) lives
 //! in `Arc`s that `compile` carries over from the previous policy.
 
+use crate::config::model::LogFormat;
 use crate::config::model::StoreKind;
-use crate::config::model::{LogFormat, UploadKind};
 use crate::config::LoadedConfig;
 use crate::guards::cors::CorsPolicy;
+use crate::guards::rate_limit::compile;
 use crate::guards::rate_limit::redis::SharedLimits;
-use crate::guards::rate_limit::{limit_name, RouteLimit};
-use crate::guards::routing::{PathMatch, RouteMatcher};
+use crate::guards::routing::RouteMatcher;
 use crate::guards::security_headers::HeaderSet;
 mod dependency;
+mod route;
 mod upstream;
 pub use dependency::{DependencyPolicy, DependencyState, DependencyStatus, Probe};
-use http::{HeaderName, Method};
+use http::HeaderName;
 use ipnet::IpNet;
+pub use route::{FallbackResponse, RoutePolicy};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,40 +83,6 @@ pub struct ClientPolicy {
     pub max_connections: usize,
 }
 
-pub struct RoutePolicy {
-    pub name: String,
-    pub upstream: usize,
-    pub timeout: Option<Duration>,
-    pub max_body_bytes: u64,
-    pub allow_ips: Option<Vec<IpNet>>,
-    pub deny_ips: Vec<IpNet>,
-    /// Lower-case media type essences; None = any.
-    pub content_types: Option<Vec<String>>,
-    /// Rejections are counted and logged, never enforced.
-    pub shadow: bool,
-    pub schema: Option<Arc<jsonschema::Validator>>,
-    pub uploads: Option<Vec<UploadKind>>,
-    /// Read the whole body before contacting the app (small limit, or a body validator).
-    pub buffer_body: bool,
-    /// Every limit must pass; their state survives reloads that leave them unchanged.
-    pub limits: Vec<Arc<RouteLimit>>,
-    /// `RateLimit-Policy` for all of them, built once.
-    pub limit_policy_header: Option<http::HeaderValue>,
-    pub limit_headers_on_success: bool,
-    /// Served instead of a 503 when the breaker is open or no endpoint is up.
-    pub fallback: Option<FallbackResponse>,
-    /// The global security headers with the route's `headers:` on top.
-    pub headers: Arc<HeaderSet>,
-    /// The route's `cors`, else the top-level one.
-    pub cors: Option<Arc<CorsPolicy>>,
-}
-
-pub struct FallbackResponse {
-    pub status: u16,
-    pub content_type: http::HeaderValue,
-    pub body: bytes::Bytes,
-}
-
 pub struct LogPolicy {
     pub format: LogFormat,
     pub access_log: bool,
@@ -135,23 +103,9 @@ impl Policy {
         generation: u64,
     ) -> Result<Policy, CompileError> {
         let c = &loaded.config;
-        let old_limits: HashMap<(&str, usize), &Arc<RouteLimit>> = previous
-            .map(|p| {
-                p.routes
-                    .iter()
-                    .flat_map(|r| {
-                        r.limits
-                            .iter()
-                            .enumerate()
-                            .map(move |(i, l)| ((r.name.as_str(), i), l))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         let old_upstreams: HashMap<&str, &UpstreamPolicy> = previous
             .map(|p| p.upstreams.iter().map(|u| (u.name.as_str(), u)).collect())
             .unwrap_or_default();
-
         let mut upstream_index = HashMap::new();
         let mut upstreams = Vec::with_capacity(c.upstreams.len());
         for (name, u) in &c.upstreams {
@@ -160,145 +114,27 @@ impl Policy {
             upstreams.push(compile_upstream(name, u, old)?);
         }
 
-        let global_headers = Arc::new(HeaderSet::compile(&c.security_headers, None));
-        let global_cors = c.cors.as_ref().map(|x| Arc::new(CorsPolicy::compile(x)));
+        let global = route::Globals {
+            loaded,
+            upstream_index: &upstream_index,
+            headers: Arc::new(HeaderSet::compile(&c.security_headers, None)),
+            cors: c.cors.as_ref().map(|x| Arc::new(CorsPolicy::compile(x))),
+            previous,
+        };
         let mut matchers = Vec::with_capacity(c.routes.len());
         let mut routes = Vec::with_capacity(c.routes.len());
         for (index, r) in c.routes.iter().enumerate() {
-            let m = &r.matcher;
-            let path = if let Some(p) = &m.path {
-                PathMatch::Exact(p.clone())
-            } else if let Some(p) = &m.path_prefix {
-                PathMatch::Prefix(p.clone())
-            } else if let Some(re) = &m.path_regex {
-                PathMatch::Regex(regex::Regex::new(re).map_err(|e| CompileError::Regex {
-                    index,
-                    reason: e.to_string(),
-                })?)
-            } else {
-                return Err(CompileError::Other(format!(
-                    "routes[{index}].match: no path matcher"
-                )));
-            };
-            let methods = m.methods.as_ref().map(|ms| {
-                ms.iter()
-                    .filter_map(|s| Method::from_bytes(s.as_bytes()).ok())
-                    .collect()
-            });
-            matchers.push(RouteMatcher {
-                path,
-                methods,
-                host: m.host.as_ref().map(|h| h.to_ascii_lowercase()),
-            });
-            let upstream = *upstream_index.get(r.upstream.as_str()).ok_or_else(|| {
-                CompileError::Other(format!("routes[{index}].upstream: unknown upstream"))
-            })?;
-            let schema = match &r.json_schema {
-                None => None,
-                Some(file) => {
-                    let fail = |reason: String| CompileError::Schema { index, reason };
-                    let text = std::fs::read_to_string(loaded.base_dir.join(file))
-                        .map_err(|e| fail(e.to_string()))?;
-                    let value: serde_json::Value =
-                        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
-                    Some(Arc::new(
-                        crate::guards::schema::compile(&value).map_err(fail)?,
-                    ))
-                }
-            };
-            let max_body_bytes = r.max_body_bytes.unwrap_or(c.client.max_body_bytes).0;
-            let uploads = r.uploads.as_ref().map(|u| u.allow.clone());
-            let buffer_body = schema.is_some()
-                || uploads.is_some()
-                || max_body_bytes <= c.client.buffer_body_bytes.0;
-            let mut limits = Vec::with_capacity(r.rate_limit.len());
-            for (i, l) in r.rate_limit.iter().enumerate() {
-                let max_keys = c.rate_limit_store.max_keys;
-                let fresh = RouteLimit::new(
-                    l.rate,
-                    l.burst,
-                    l.key.clone(),
-                    max_keys,
-                    governor::clock::DefaultClock::default(),
-                )
-                .ok_or_else(|| {
-                    CompileError::Other(format!(
-                        "routes[{index}].rate_limit[{i}]: rate too fine for a quota"
-                    ))
-                })?;
-                // Same route, same position, same settings: keep the buckets (a reload must
-                // never refill anyone's budget).
-                let limit = match old_limits.get(&(r.name.as_str(), i)) {
-                    Some(old) if old.same_settings(&fresh) => Arc::clone(old),
-                    _ => Arc::new(fresh),
-                };
-                limits.push(limit);
-            }
-            let limit_policy_header = (!limits.is_empty())
-                .then(|| {
-                    let parts: Vec<String> = limits
-                        .iter()
-                        .enumerate()
-                        .map(|(i, l)| l.policy_header(&limit_name(&r.name, i)))
-                        .collect();
-                    http::HeaderValue::from_str(&parts.join(", ")).ok()
-                })
-                .flatten();
-            routes.push(RoutePolicy {
-                name: r.name.clone(),
-                upstream,
-                timeout: r.timeout.map(|t| t.0),
-                max_body_bytes: r.max_body_bytes.unwrap_or(c.client.max_body_bytes).0,
-                allow_ips: r
-                    .allow_ips
-                    .as_ref()
-                    .map(|l| l.iter().map(|c| c.0).collect()),
-                deny_ips: r.deny_ips.iter().map(|c| c.0).collect(),
-                content_types: r.content_types.as_ref().map(|l| {
-                    l.iter()
-                        .map(|t| {
-                            t.split(';')
-                                .next()
-                                .unwrap_or("")
-                                .trim()
-                                .to_ascii_lowercase()
-                        })
-                        .collect()
-                }),
-                shadow: r.shadow,
-                schema,
-                uploads,
-                buffer_body,
-                limits,
-                limit_policy_header,
-                limit_headers_on_success: r.rate_limit_headers,
-                headers: match &r.headers {
-                    Some(h) => Arc::new(HeaderSet::compile(&c.security_headers, Some(h))),
-                    None => Arc::clone(&global_headers),
-                },
-                cors: match &r.cors {
-                    Some(x) => Some(Arc::new(CorsPolicy::compile(x))),
-                    None => global_cors.clone(),
-                },
-                fallback: r.fallback.as_ref().and_then(|f| {
-                    Some(FallbackResponse {
-                        status: f.status,
-                        content_type: http::HeaderValue::from_str(&f.content_type).ok()?,
-                        body: bytes::Bytes::from(f.body.clone()),
-                    })
-                }),
-            });
+            let (matcher, route) = route::compile(index, r, &global)?;
+            matchers.push(matcher);
+            routes.push(route);
         }
-
         let shared_limits = match (&c.rate_limit_store.kind, &c.rate_limit_store.redis) {
             (StoreKind::Redis, Some(cfg)) => {
-                Some(match previous.and_then(|p| p.shared_limits.as_ref()) {
-                    // Same store: keep its connection.
-                    Some(old) if old.same_settings(cfg) => Arc::clone(old),
-                    _ => Arc::new(SharedLimits::new(cfg).map_err(|e| {
-                        CompileError::Other(format!("rate_limit_store.redis: {e}"))
-                    })?),
-                })
+                let old = previous.and_then(|p| p.shared_limits.as_ref());
+                Some(
+                    compile::shared_store(cfg, old)
+                        .map_err(|e| CompileError::Other(format!("rate_limit_store.redis: {e}")))?,
+                )
             }
             _ => None,
         };
@@ -337,8 +173,8 @@ impl Policy {
             },
             tls: c.server.tls.is_some(),
             shared_limits,
-            headers: global_headers,
-            cors: global_cors,
+            headers: global.headers,
+            cors: global.cors,
             admin_token: c.server.admin_token.clone(),
             shutdown_delay: c.server.shutdown_delay(),
             watch_config: c.server.watch_config,
@@ -379,7 +215,10 @@ routes:
             p.upstreams[0].endpoints[0].peer.options.read_timeout,
             Some(Duration::from_secs(7))
         );
-        assert_eq!(p.matchers[0].methods.as_deref(), Some(&[Method::GET][..]));
+        assert_eq!(
+            p.matchers[0].methods.as_deref(),
+            Some(&[http::Method::GET][..])
+        );
     }
 
     #[test]

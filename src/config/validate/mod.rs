@@ -3,8 +3,8 @@
 
 mod routes;
 
-use super::load::Problems;
 use super::model::*;
+use super::problems::Problems;
 use super::yaml::{join_index, join_key};
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -1,8 +1,8 @@
 //! Semantic checks of routes and of the HTTP-level sections they share (security headers,
 //! CORS): matchers, methods, media types, header names and values.
 
-use super::super::load::Problems;
 use super::super::model::*;
+use super::super::problems::Problems;
 use super::super::yaml::{join_index, join_key};
 use std::path::Path;
 

@@ -4,6 +4,7 @@
 //! `period = per / count` (`60/minute` -> one request per second). The clock is a type
 //! parameter: production uses governor's default (quanta) clock, tests its fake clock.
 
+pub mod compile;
 pub mod decide;
 pub mod redis;
 

@@ -1,0 +1,141 @@
+//! The config file as the running process knows it: where it is, what `/health` says about
+//! the loaded version, what a reload may not change, and the one-reload-at-a-time lock.
+
+use crate::config::model::Config;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
+
+/// What `/health` says about the loaded config.
+#[derive(Debug, Clone)]
+pub struct ConfigInfo {
+    /// SHA-256 of the file's text, hex.
+    pub sha256: String,
+    pub loaded_at: SystemTime,
+    /// The last failed load (`file:line: message`), None after a successful one.
+    pub last_error: Option<String>,
+}
+
+impl ConfigInfo {
+    pub fn of_text(text: &str) -> ConfigInfo {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        ConfigInfo {
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            loaded_at: SystemTime::now(),
+            last_error: None,
+        }
+    }
+}
+
+/// Settings a running process cannot change: its sockets, threads and TLS identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedSettings {
+    listen: String,
+    admin_listen: String,
+    threads: Option<usize>,
+    tls: Option<(String, String)>,
+}
+
+impl FixedSettings {
+    pub fn of(c: &Config) -> FixedSettings {
+        FixedSettings {
+            listen: c.server.listen.clone(),
+            admin_listen: c.server.admin_listen.clone(),
+            threads: c.server.threads,
+            tls: c
+                .server
+                .tls
+                .as_ref()
+                .map(|t| (t.cert_file.clone(), t.key_file.clone())),
+        }
+    }
+
+    /// One message per setting that differs in `new`.
+    pub fn changes(&self, new: &FixedSettings) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut note = |changed: bool, field: &str| {
+            if changed {
+                out.push(format!(
+                    "server.{field}: changed; it takes effect only with a restart or `rampart --upgrade`"
+                ));
+            }
+        };
+        note(self.listen != new.listen, "listen");
+        note(self.admin_listen != new.admin_listen, "admin_listen");
+        note(self.threads != new.threads, "threads");
+        note(self.tls != new.tls, "tls");
+        out
+    }
+}
+
+pub struct ConfigState {
+    /// The file reloads read.
+    pub path: PathBuf,
+    info: Mutex<ConfigInfo>,
+    fixed: Mutex<FixedSettings>,
+    /// One reload at a time (SIGHUP, the file watcher and the admin endpoint may race).
+    pub reload_lock: Mutex<()>,
+}
+
+impl ConfigState {
+    pub fn new(path: PathBuf, info: ConfigInfo, fixed: FixedSettings) -> ConfigState {
+        ConfigState {
+            path,
+            info: Mutex::new(info),
+            fixed: Mutex::new(fixed),
+            reload_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn info(&self) -> ConfigInfo {
+        self.info
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_info(&self, info: ConfigInfo) {
+        *self.info.lock().unwrap_or_else(PoisonError::into_inner) = info;
+    }
+
+    /// Records a failed load in `last_error`.
+    pub fn set_last_error(&self, error: Option<String>) {
+        self.info
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_error = error;
+    }
+
+    pub fn fixed(&self) -> FixedSettings {
+        self.fixed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixed(listen: &str, threads: Option<usize>) -> FixedSettings {
+        FixedSettings {
+            listen: listen.into(),
+            admin_listen: "127.0.0.1:9901".into(),
+            threads,
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn restart_only_settings_are_named() {
+        let a = fixed("0.0.0.0:8080", Some(2));
+        assert!(a.changes(&a.clone()).is_empty());
+        let changes = a.changes(&fixed("0.0.0.0:9090", None));
+        assert_eq!(changes.len(), 2);
+        assert!(changes[0].starts_with("server.listen: changed"));
+        assert!(changes[1].contains("server.threads"));
+        assert!(changes[1].contains("rampart --upgrade"));
+    }
+}

@@ -1,0 +1,60 @@
+//! A route's `rate_limit:` list compiled into limiters, carrying the buckets of unchanged
+//! limits over from the previous policy (a reload must never refill anyone's budget), and
+//! the shared Redis store kept when its settings did not change.
+
+use super::redis::SharedLimits;
+use super::{limit_name, RouteLimit};
+use crate::config::model::{RateLimit, RedisStore};
+use http::HeaderValue;
+use std::sync::Arc;
+
+/// A route's compiled limits and their `RateLimit-Policy` header.
+pub struct RouteLimits {
+    pub limits: Vec<Arc<RouteLimit>>,
+    pub policy_header: Option<HeaderValue>,
+}
+
+/// `previous`: the same-named route's limits in the running policy.
+pub fn route_limits(
+    route: &str,
+    configured: &[RateLimit],
+    max_keys: usize,
+    previous: &[Arc<RouteLimit>],
+) -> Result<RouteLimits, String> {
+    let mut limits = Vec::with_capacity(configured.len());
+    for (i, l) in configured.iter().enumerate() {
+        let clock = governor::clock::DefaultClock::default();
+        let fresh = RouteLimit::new(l.rate, l.burst, l.key.clone(), max_keys, clock)
+            .ok_or_else(|| format!("rate_limit[{i}]: rate too fine for a quota"))?;
+        // Same route, same position, same settings: keep the buckets.
+        limits.push(match previous.get(i) {
+            Some(old) if old.same_settings(&fresh) => Arc::clone(old),
+            _ => Arc::new(fresh),
+        });
+    }
+    let policy_header = (!limits.is_empty())
+        .then(|| {
+            let parts: Vec<String> = limits
+                .iter()
+                .enumerate()
+                .map(|(i, l)| l.policy_header(&limit_name(route, i)))
+                .collect();
+            HeaderValue::from_str(&parts.join(", ")).ok()
+        })
+        .flatten();
+    Ok(RouteLimits {
+        limits,
+        policy_header,
+    })
+}
+
+/// The Redis store: the running one when `cfg` describes it (its connection is kept).
+pub fn shared_store(
+    cfg: &RedisStore,
+    previous: Option<&Arc<SharedLimits>>,
+) -> Result<Arc<SharedLimits>, String> {
+    match previous {
+        Some(old) if old.same_settings(cfg) => Ok(Arc::clone(old)),
+        _ => SharedLimits::new(cfg).map(Arc::new),
+    }
+}
