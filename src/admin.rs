@@ -28,7 +28,7 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
 
 /// The problem+json answer from the one writer (`Reject::response`), as an admin response.
 fn problem(reject: Reject) -> Response<Vec<u8>> {
-    let (head, body) = reject.response(&crate::reject::mint_request_id());
+    let (head, body) = reject.response(&crate::guards::forwarded::mint_request_id());
     let mut resp = Response::new(body.to_vec());
     *resp.status_mut() = head.status;
     for (name, value) in head.headers.iter() {

@@ -223,12 +223,6 @@ impl Reject {
     }
 }
 
-/// A fresh request id, for every writer of answers and logs (one place mints them).
-pub fn mint_request_id() -> HeaderValue {
-    let id = crate::guards::forwarded::new_request_id(fastrand::u128(..));
-    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
-}
-
 impl Reject {
     /// THE problem+json answer, for the front door, the proxy and the admin listener alike:
     /// head (with `X-Request-Id`) and body. The caller adds the security headers (and CORS)

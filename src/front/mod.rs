@@ -16,8 +16,9 @@ pub mod chunked;
 pub mod framing;
 
 use crate::access_log;
+use crate::guards::forwarded::mint_request_id;
 use crate::policy::Policy;
-use crate::reject::{mint_request_id, Code, Reject};
+use crate::reject::{Code, Reject};
 use crate::state::Shared;
 use crate::telemetry::AccessRecord;
 use async_trait::async_trait;
@@ -124,7 +125,7 @@ async fn read_head(
 /// closes the connection. `head`: what was read of the request.
 async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8]) {
     let start = Instant::now();
-    let policy = shared.policy.load();
+    let policy = shared.policy.load_full();
     shared
         .metrics
         .rejections_total

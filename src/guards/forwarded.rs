@@ -174,6 +174,12 @@ pub fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("-")
 }
 
+/// A fresh request id, for every writer of answers and logs (one place mints them).
+pub fn mint_request_id() -> http::HeaderValue {
+    let id = new_request_id(fastrand::u128(..));
+    http::HeaderValue::from_bytes(&id).unwrap_or(http::HeaderValue::from_static("0"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,7 +135,7 @@ pub(super) fn identify(
 ) {
     ctx.request_id = Some(match req.headers.get(&X_REQUEST_ID) {
         Some(v) if forwarded::is_sane_request_id(v.as_bytes()) => v.clone(),
-        _ => crate::reject::mint_request_id(),
+        _ => crate::guards::forwarded::mint_request_id(),
     });
     ctx.peer_ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), forwarded::canonical);
     ctx.peer_trusted = !trusted.is_empty() && forwarded::is_trusted(ctx.peer_ip, trusted);

@@ -12,8 +12,8 @@ mod steps;
 mod verdict;
 
 use crate::front::Handover;
+use crate::guards::forwarded::mint_request_id;
 use crate::policy::Policy;
-use crate::reject::mint_request_id;
 use crate::state::Shared;
 use crate::upstream::retry::Reason;
 use async_trait::async_trait;

@@ -72,7 +72,7 @@ impl RampartProxy {
         }
         let request_id = ctx
             .request_id
-            .get_or_insert_with(crate::reject::mint_request_id)
+            .get_or_insert_with(crate::guards::forwarded::mint_request_id)
             .clone();
         let (mut head, body) = reject.response(&request_id);
         decorate(&mut head, ctx, false);

@@ -219,6 +219,28 @@ pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Every field of an access-log line, in order (SPEC §7).
+pub const ACCESS_LOG_FIELDS: &[&str] = &[
+    "ts",
+    "level",
+    "request_id",
+    "client_ip",
+    "method",
+    "path",
+    "route",
+    "upstream",
+    "endpoint",
+    "status",
+    "code",
+    "shadow",
+    "bytes_in",
+    "bytes_out",
+    "duration_ms",
+    "upstream_ms",
+    "retries",
+    "user_agent",
+];
+
 /// A config with one upstream `app` at `upstream` and the given routes (YAML list items).
 pub fn config(upstream: SocketAddr, routes: &str) -> String {
     format!(
