@@ -164,6 +164,44 @@ impl CorsPolicy {
     }
 }
 
+/// CORS's slice of a request: what its responses carry.
+#[derive(Debug, Default)]
+pub struct CorsHeaders {
+    /// `Access-Control-*` for an allowed origin (actual request or preflight).
+    pub allow: Vec<(HeaderName, HeaderValue)>,
+    /// CORS applies to this request: responses vary by `Origin`.
+    pub vary_origin: bool,
+}
+
+impl CorsHeaders {
+    /// Adds the allow headers and `Vary: Origin` (merged into the app's own `Vary`).
+    pub fn apply(&self, head: &mut pingora::http::ResponseHeader) {
+        for (name, value) in &self.allow {
+            let _ = head.insert_header(name.clone(), value.clone());
+        }
+        if !self.vary_origin {
+            return;
+        }
+        let vary = match head
+            .headers
+            .get(http::header::VARY)
+            .map(HeaderValue::as_bytes)
+        {
+            Some(v)
+                if v.split(|&b| b == b',')
+                    .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"origin")) =>
+            {
+                None
+            }
+            Some(v) => HeaderValue::from_bytes(&[v, b", Origin"].concat()).ok(),
+            None => Some(HeaderValue::from_static("Origin")),
+        };
+        if let Some(vary) = vary {
+            let _ = head.insert_header(http::header::VARY, vary);
+        }
+    }
+}
+
 /// A preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
 pub fn is_preflight(method: &Method, headers: &http::HeaderMap) -> bool {
     method == Method::OPTIONS

@@ -2,10 +2,12 @@
 
 use crate::facts::RequestFacts;
 use crate::guards::body::BodyCounter;
+use crate::guards::cors::CorsHeaders;
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::Code;
 use crate::upstream::admission::Slot;
 use crate::upstream::breaker::Call;
+use crate::upstream::retry::Attempts;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use std::net::{IpAddr, Ipv4Addr};
@@ -44,18 +46,10 @@ pub struct Ctx {
     pub(super) breaker_call: Option<Call>,
     /// The status of the app's response that is being passed on.
     pub(super) upstream_status: Option<u16>,
-    /// Retries made so far (SPEC `retry.attempts` bounds them).
-    pub(super) retries: u32,
-    /// Endpoints tried by this request (bit i: endpoint i), so a retry prefers another.
-    pub(super) tried: u64,
-    /// A response status this request is being retried for.
-    pub(super) retrying_status: Option<u16>,
-    /// Whether the first attempt was counted in the retry budget.
-    pub(super) attempted: bool,
-    /// `Access-Control-*` headers for an allowed origin (actual request or preflight).
-    pub(super) cors_headers: Vec<(http::HeaderName, HeaderValue)>,
-    /// CORS applies to this request: responses vary by `Origin`.
-    pub(super) vary_origin: bool,
+    /// Retries' slice: the attempts so far.
+    pub(super) retry: Attempts,
+    /// What CORS adds to this request's responses.
+    pub(super) cors: CorsHeaders,
 }
 
 impl Ctx {
@@ -111,12 +105,8 @@ impl Ctx {
             slot: None,
             breaker_call: None,
             upstream_status: None,
-            retries: 0,
-            tried: 0,
-            retrying_status: None,
-            attempted: false,
-            cors_headers: Vec::new(),
-            vary_origin: false,
+            retry: Attempts::default(),
+            cors: CorsHeaders::default(),
         }
     }
 }

@@ -42,7 +42,7 @@ impl RampartProxy {
             bytes_out: session.body_bytes_sent() as u64,
             duration: ctx.start.elapsed(),
             upstream_time: ctx.upstream_time,
-            retries: ctx.retries,
+            retries: ctx.retry.retries,
             user_agent,
         };
         access_log::finish(&self.shared.metrics, &policy.logging, &record);

@@ -35,28 +35,7 @@ pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
         }
     }
     let _ = head.remove_header(&http::header::SERVER);
-    for (name, value) in &ctx.cors_headers {
-        let _ = head.insert_header(name.clone(), value.clone());
-    }
-    if ctx.vary_origin {
-        let vary = match head
-            .headers
-            .get(http::header::VARY)
-            .map(HeaderValue::as_bytes)
-        {
-            Some(v)
-                if v.split(|&b| b == b',')
-                    .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"origin")) =>
-            {
-                None
-            }
-            Some(v) => HeaderValue::from_bytes(&[v, b", Origin"].concat()).ok(),
-            None => Some(HeaderValue::from_static("Origin")),
-        };
-        if let Some(vary) = vary {
-            let _ = head.insert_header(http::header::VARY, vary);
-        }
-    }
+    ctx.cors.apply(head);
 }
 
 /// Sets what the app is told about the request: `X-Forwarded-For/Proto/Host` (kept from

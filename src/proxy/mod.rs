@@ -13,6 +13,7 @@ mod verdict;
 
 use crate::front::Handover;
 use crate::guards::forwarded::mint_request_id;
+use crate::guards::rate_limit::decide;
 use crate::policy::Policy;
 use crate::state::Shared;
 use crate::upstream::retry::Reason;
@@ -182,10 +183,10 @@ impl ProxyHttp for RampartProxy {
             .map(|r| &policy.routes[r])
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route for upstream"))?;
         let upstream = &policy.upstreams[route.upstream];
-        if ctx.retries > 0 {
+        if ctx.retry.retries > 0 {
             self.retry_backoff(ctx, upstream).await;
-        } else if !ctx.attempted {
-            ctx.attempted = true;
+        } else if !ctx.retry.attempted {
+            ctx.retry.attempted = true;
             if let Some(retry) = &upstream.retry {
                 upstream
                     .state
@@ -199,7 +200,7 @@ impl ProxyHttp for RampartProxy {
             .pick_endpoint(ctx, upstream)
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no endpoint"))?;
         if index < 64 {
-            ctx.tried |= 1 << index;
+            ctx.retry.tried |= 1 << index;
         }
         let mut peer = Box::new(upstream.endpoints[index].peer.clone());
         let now = Instant::now();
@@ -260,7 +261,7 @@ impl ProxyHttp for RampartProxy {
         if retry_listed && self.decide_retry(session, ctx, Reason::Status(code)) {
             // Nothing went to the client yet: this response is dropped and the request
             // tried again (`error_while_proxy` marks the error retryable).
-            ctx.retrying_status = Some(code);
+            ctx.retry.retrying_status = Some(code);
             return Error::e_explain(ErrorType::HTTPStatus(code), "retrying after this status");
         }
         ctx.upstream_status = Some(code);
@@ -289,7 +290,7 @@ impl ProxyHttp for RampartProxy {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        match resilience::reason_of(&e, ctx.retrying_status.take()) {
+        match resilience::reason_of(&e, ctx.retry.retrying_status.take()) {
             // Decided and counted when the response head arrived.
             Some(Reason::Status(_)) => e.set_retry(true),
             Some(reason) => {
@@ -319,15 +320,11 @@ impl ProxyHttp for RampartProxy {
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
         decorate(resp, ctx, true);
-        if let Some(value) = ctx.rate_limit.take() {
-            if let Some(policy) = ctx
-                .route_policy()
-                .and_then(|r| r.limit_policy_header.clone())
-            {
-                resp.insert_header("ratelimit-policy", policy)?;
-            }
-            resp.insert_header("ratelimit", value)?;
-        }
+        let value = ctx.rate_limit.take();
+        let policy_header = ctx
+            .route_policy()
+            .and_then(|r| r.limit_policy_header.as_ref());
+        decide::apply(resp, policy_header, value);
         Ok(())
     }
 

@@ -61,7 +61,7 @@ impl RampartProxy {
         let req = session.req_header();
         let now = Instant::now();
         let allowed = policy.covers(reason)
-            && ctx.retries < policy.attempts
+            && ctx.retry.retries < policy.attempts
             && is_retryable(&req.method, req.headers.contains_key(&IDEMPOTENCY_KEY))
             && !session.as_ref().retry_buffer_truncated()
             && ctx.deadline.is_none_or(|d| now < d)
@@ -72,7 +72,7 @@ impl RampartProxy {
                 .retries_total
                 .with_label_values(&[upstream.name.as_str(), &reason.label()])
                 .inc();
-            ctx.retries += 1;
+            ctx.retry.retries += 1;
         }
         allowed
     }
@@ -83,7 +83,7 @@ impl RampartProxy {
         let Some(policy) = &upstream.retry else {
             return;
         };
-        let mut wait = policy.backoff(ctx.retries, fastrand::f64());
+        let mut wait = policy.backoff(ctx.retry.retries, fastrand::f64());
         if let Some(deadline) = ctx.deadline {
             wait = wait.min(deadline.saturating_duration_since(Instant::now()));
         }
@@ -97,7 +97,7 @@ impl RampartProxy {
     pub(super) fn pick_endpoint(&self, ctx: &Ctx, upstream: &UpstreamPolicy) -> Option<usize> {
         let n = upstream.endpoints.len();
         let up = |i: usize| upstream.endpoints[i].health.is_up();
-        let fresh = |i: usize| i >= 64 || ctx.tried & (1u64 << i) == 0;
+        let fresh = |i: usize| i >= 64 || ctx.retry.tried & (1u64 << i) == 0;
         let rr = &upstream.state.round_robin;
         rr.pick(n, |i| up(i) && fresh(i))
             .or_else(|| rr.pick(n, up))

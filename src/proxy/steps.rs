@@ -37,10 +37,10 @@ impl RampartProxy {
         ctx.route = found.as_ref().ok().copied();
         let route = ctx.route.and_then(|i| policy.routes.get(i));
         if let Some(cors) = route.map_or(policy.cors.as_ref(), |r| r.cors.as_ref()) {
-            ctx.vary_origin = true;
+            ctx.cors.vary_origin = true;
             let origin = req.headers.get(http::header::ORIGIN);
             if let (Some(origin), false) = (origin, ctx.facts.preflight) {
-                ctx.cors_headers = cors.actual(origin);
+                ctx.cors.allow = cors.actual(origin);
             }
         }
         match found {

@@ -100,7 +100,7 @@ impl RampartProxy {
         allow: Vec<(HeaderName, HeaderValue)>,
     ) -> Result<()> {
         ctx.status = 204;
-        ctx.cors_headers = allow;
+        ctx.cors.allow = allow;
         let mut head = ResponseHeader::build(204, Some(8))?;
         head.insert_header(http::header::CONTENT_LENGTH, 0)?;
         decorate(&mut head, ctx, false);

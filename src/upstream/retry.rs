@@ -59,6 +59,19 @@ impl RetryPolicy {
 }
 
 /// Methods that may be sent twice (RFC 9110 §9.2.2); others only with `Idempotency-Key`.
+/// Retries' slice of a request: what its attempts so far were.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    /// Retries made so far (`retry.attempts` bounds them).
+    pub retries: u32,
+    /// Endpoints tried (bit i: endpoint i), so a retry prefers another.
+    pub tried: u64,
+    /// A response status this request is being retried for.
+    pub retrying_status: Option<u16>,
+    /// Whether the first attempt was counted in the retry budget.
+    pub attempted: bool,
+}
+
 pub fn is_retryable(method: &http::Method, has_idempotency_key: bool) -> bool {
     use http::Method;
     has_idempotency_key

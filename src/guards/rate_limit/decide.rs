@@ -39,6 +39,19 @@ pub struct Outcome {
     pub store_failed: bool,
 }
 
+/// Adds the `RateLimit-Policy` and `RateLimit` headers of a request that passed its limits.
+pub fn apply(
+    head: &mut pingora::http::ResponseHeader,
+    policy_header: Option<&HeaderValue>,
+    value: Option<HeaderValue>,
+) {
+    let Some(value) = value else { return };
+    if let Some(policy) = policy_header {
+        let _ = head.insert_header("ratelimit-policy", policy.clone());
+    }
+    let _ = head.insert_header("ratelimit", value);
+}
+
 /// Counts the request against each limit (all must pass).
 pub async fn decide<'a, H: Fn(&str) -> Option<&'a [u8]>>(
     route: &Limits<'_>,
