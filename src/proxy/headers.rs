@@ -13,6 +13,16 @@ use std::net::{IpAddr, Ipv4Addr};
 
 // Static names: inserting by `&str` would parse and validate the name on every request.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+// What Pingora inserts takes the name's wire spelling: handing it static bytes spares it
+// titling (and allocating) a custom name on every insert.
+mod wire {
+    use bytes::Bytes;
+    pub static X_REQUEST_ID: Bytes = Bytes::from_static(b"X-Request-Id");
+    pub static X_FORWARDED_FOR: Bytes = Bytes::from_static(b"X-Forwarded-For");
+    pub static X_FORWARDED_PROTO: Bytes = Bytes::from_static(b"X-Forwarded-Proto");
+    pub static X_FORWARDED_HOST: Bytes = Bytes::from_static(b"X-Forwarded-Host");
+    pub static TRACEPARENT: Bytes = Bytes::from_static(b"traceparent");
+}
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -24,7 +34,7 @@ static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// security headers (route's or global), CORS for an allowed origin; never a banner.
 pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
     if let Some(id) = &ctx.request_id {
-        let _ = head.insert_header(X_REQUEST_ID.clone(), id.clone());
+        let _ = head.insert_header(wire::X_REQUEST_ID.clone(), id.clone());
     }
     if let Some(policy) = &ctx.policy {
         let set = ctx.route_policy().map_or(&policy.headers, |r| &r.headers);
@@ -58,21 +68,21 @@ pub(super) fn forward_headers(
     } else {
         forwarded::forwarded_for_value(ctx.peer_ip, false, &[])
     };
-    req.insert_header(X_FORWARDED_FOR.clone(), xff)?;
+    req.insert_header(wire::X_FORWARDED_FOR.clone(), xff)?;
     if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
         let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
-        req.insert_header(X_FORWARDED_PROTO.clone(), proto)?;
+        req.insert_header(wire::X_FORWARDED_PROTO.clone(), proto)?;
     }
     if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_HOST)) {
         match downstream_host {
-            Some(host) => req.insert_header(X_FORWARDED_HOST.clone(), host)?,
+            Some(host) => req.insert_header(wire::X_FORWARDED_HOST.clone(), host)?,
             None => {
                 req.remove_header(&X_FORWARDED_HOST);
             }
         }
     }
     if let Some(id) = &ctx.request_id {
-        req.insert_header(X_REQUEST_ID.clone(), id.clone())?;
+        req.insert_header(wire::X_REQUEST_ID.clone(), id.clone())?;
     }
     let mut traces = req.headers.get_all(&TRACEPARENT).iter();
     let valid_trace = match (traces.next(), traces.next()) {
@@ -85,7 +95,7 @@ pub(super) fn forward_headers(
         let fresh = forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..));
         let value = HeaderValue::from_bytes(&fresh)
             .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
-        req.insert_header(TRACEPARENT.clone(), value)?;
+        req.insert_header(wire::TRACEPARENT.clone(), value)?;
     }
     if ctx.prebuffered.is_some() {
         // The client already got its `100 Continue` from us with the body read ahead.
