@@ -3,30 +3,24 @@
 //! writes its access-log line (SPEC §6, §7), following `logging.format` and
 //! `logging.access_log`.
 
-use crate::metrics::{status_label, Metrics};
+use crate::metrics::Metrics;
 use crate::policy::LogPolicy;
 use crate::telemetry::{self, AccessRecord};
 
 /// Counts `record` and logs it. `upstream`: the upstream's name when the app was called.
 pub fn finish(metrics: &Metrics, logging: &LogPolicy, record: &AccessRecord) {
     let route = record.route.unwrap_or("");
-    metrics
-        .requests_total
-        .with_label_values(&[
-            route,
-            method_label(record.method),
-            &status_label(record.status),
-        ])
-        .inc();
-    metrics
-        .request_duration
-        .with_label_values(&[route])
-        .observe(record.duration.as_secs_f64());
+    let cache = &metrics.per_request;
+    let secs = record.duration.as_secs_f64();
+    cache.request(
+        metrics,
+        route,
+        method_label(record.method),
+        record.status,
+        secs,
+    );
     if let (Some(upstream), Some(t)) = (record.upstream, record.upstream_time) {
-        metrics
-            .upstream_request_duration
-            .with_label_values(&[upstream])
-            .observe(t.as_secs_f64());
+        cache.upstream(metrics, upstream, t.as_secs_f64());
     }
     if logging.access_log {
         telemetry::access_log(logging.format, record);

@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod reject;
 pub mod reload;
 pub mod reload_triggers;
+pub mod request_metrics;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -13,6 +13,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 pub struct Metrics {
     registry: Registry,
+    /// Cached handles of the per-request families below (the hot path uses these).
+    pub per_request: crate::request_metrics::RequestMetrics,
     pub requests_total: IntCounterVec,
     pub request_duration: HistogramVec,
     pub upstream_request_duration: HistogramVec,
@@ -95,6 +97,7 @@ impl Metrics {
         r.register(Box::new(last_reload.clone()))?;
 
         Ok(Metrics {
+            per_request: Default::default(),
             requests_total: counter(
                 &r,
                 "rampart_requests_total",

@@ -26,6 +26,8 @@ use std::sync::Arc;
 /// Per-connection read buffer: 8 KiB instead of Pingora's 64 KiB costs no throughput and
 /// saves ~50 KB per idle keep-alive connection (BENCHMARKS.md).
 const DOWNSTREAM_READ_BUFFER: usize = 8 * 1024;
+/// Pingora's own listen backlog.
+const LISTEN_BACKLOG: i32 = 65535;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -105,8 +107,9 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let (listen_addr, listen_fd) = bind("server.listen", &c.server.listen)?;
-    let (admin_addr, admin_fd) = bind("server.admin_listen", &c.server.admin_listen)?;
+    let (listen_addr, listen_fd) = bind("server.listen", &c.server.listen, options.upgrade)?;
+    let admin = &c.server.admin_listen;
+    let (admin_addr, admin_fd) = bind("server.admin_listen", admin, options.upgrade)?;
 
     let proxy = pingora::proxy::http_proxy(
         &server.configuration,
@@ -173,35 +176,34 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     })
 }
 
-/// Port 0 (tests, ad-hoc runs) is bound here, so the caller learns the real port before the
-/// server runs; Pingora then takes the socket through its fd table, as in an upgrade.
-/// A fixed port is left to Pingora, which also finds it in the fd table on `--upgrade`.
-fn bind(field: &'static str, addr: &str) -> Result<(SocketAddr, Option<RawFd>), BuildError> {
-    let parsed: SocketAddr = addr.parse().map_err(|e| BuildError::Bind {
+/// Every listening socket is bound here, before the start line: a port that cannot be bound
+/// fails the start (SPEC §1) instead of a service failing later, the caller learns the real
+/// port (port 0), and nothing connects to a port that is not listening yet. Pingora takes
+/// the sockets through its fd table. With `--upgrade` the sockets come from the running
+/// process instead (binding would fail: it is still listening).
+fn bind(
+    field: &'static str,
+    addr: &str,
+    upgrade: bool,
+) -> Result<(SocketAddr, Option<RawFd>), BuildError> {
+    let fail = |source: std::io::Error| BuildError::Bind {
         field,
         addr: addr.to_string(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-    })?;
-    if parsed.port() != 0 {
+        source,
+    };
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|e| fail(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    if upgrade && parsed.port() != 0 {
         return Ok((parsed, None));
     }
-    let listener = TcpListener::bind(parsed).map_err(|source| BuildError::Bind {
-        field,
-        addr: addr.to_string(),
-        source,
-    })?;
-    let bound = listener.local_addr().map_err(|source| BuildError::Bind {
-        field,
-        addr: addr.to_string(),
-        source,
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| BuildError::Bind {
-            field,
-            addr: addr.to_string(),
-            source,
-        })?;
+    let listener = TcpListener::bind(parsed).map_err(fail)?;
+    // Pingora's backlog (the kernel caps it at somaxconn); std's default is 128.
+    socket2::SockRef::from(&listener)
+        .listen(LISTEN_BACKLOG)
+        .map_err(fail)?;
+    let bound = listener.local_addr().map_err(fail)?;
+    listener.set_nonblocking(true).map_err(fail)?;
     Ok((bound, Some(listener.into_raw_fd())))
 }
 

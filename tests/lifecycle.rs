@@ -220,3 +220,32 @@ fn spawn_upgrade(config: &std::path::Path) -> JoinHandle<RampartProcess> {
     let config = config.to_path_buf();
     std::thread::spawn(move || start_file(&config, &["--upgrade"]))
 }
+
+#[test]
+fn a_port_in_use_fails_the_start_before_the_start_line() {
+    // Found on 0.1: the start line was printed and /livez answered while the public port
+    // was never bound; the process aborted ~29 s later.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.yaml");
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  environment: development\n\
+upstreams:\n  app:\n    endpoints: [127.0.0.1:9]\n\
+routes:\n  - {{ name: api, match: {{ path_prefix: / }}, upstream: app }}\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let out = std::process::Command::new(rampart_bin())
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run rampart");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("server.listen: cannot listen on"), "{text}");
+    assert!(!text.contains("rampart started"), "{text}");
+}

@@ -33,7 +33,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::timeout_at;
 
 /// How long an idle keep-alive connection may wait for its next request.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
@@ -77,24 +76,21 @@ async fn read_head(
     let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     // Waiting for the first byte is idleness; from then on the whole head must arrive
     // within `header_timeout` (slowloris).
-    let mut deadline = tokio::time::Instant::now() + idle;
+    let mut deadline = Deadline::after(idle);
     let mut started = false;
     let mut shutdown = shutdown.clone();
     loop {
-        let read = if started {
-            timeout_at(deadline, stream.read_buf(&mut buf)).await
-        } else {
+        let read = deadline.bound(stream.read_buf(&mut buf));
+        let read = if started || first {
+            read.await
+        } else if *shutdown.borrow() {
             // An idle keep-alive connection is closed as soon as shutdown begins; a new
             // connection, or one whose next request has started, is served.
-            if first {
-                timeout_at(deadline, stream.read_buf(&mut buf)).await
-            } else if *shutdown.borrow() {
-                return Head::Closed;
-            } else {
-                tokio::select! {
-                    read = timeout_at(deadline, stream.read_buf(&mut buf)) => read,
-                    _ = shutdown.changed() => return Head::Closed,
-                }
+            return Head::Closed;
+        } else {
+            tokio::select! {
+                read = read => read,
+                _ = shutdown.changed() => return Head::Closed,
             }
         };
         match read {
@@ -107,7 +103,7 @@ async fn read_head(
         }
         if !started {
             started = true;
-            deadline = tokio::time::Instant::now() + header_timeout;
+            deadline = Deadline::after(header_timeout);
         }
         match framing::check_head(&buf, limits) {
             Ok(HeadStatus::Complete { len, body }) => return Head::Ready { buf, len, body },
@@ -118,6 +114,35 @@ async fn read_head(
             }
             Err(reject) => return Head::Refused(reject, buf),
         }
+    }
+}
+
+/// A point in time reads must finish by. Pingora's timer wheel (`fast_timeout`, what its
+/// own reads use) bounds each read with what is left: a tokio timer per read would take the
+/// runtime's timer lock on every request.
+#[derive(Clone, Copy)]
+struct Deadline(Instant);
+
+impl Deadline {
+    fn after(d: Duration) -> Deadline {
+        let now = Instant::now();
+        // Durations are at most a year (config ranges); even so, never an overflow.
+        let year = Duration::from_secs(365 * 86_400);
+        Deadline(
+            now.checked_add(d)
+                .or_else(|| now.checked_add(year))
+                .unwrap_or(now),
+        )
+    }
+
+    fn bound<F: std::future::Future>(
+        self,
+        f: F,
+    ) -> pingora_timeout::Timeout<F, pingora_timeout::fast_timeout::FastOrTokioTimeout> {
+        pingora_timeout::fast_timeout::fast_timeout(
+            self.0.saturating_duration_since(Instant::now()),
+            f,
+        )
     }
 }
 

@@ -44,7 +44,10 @@ pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
             set.apply_to_own_response(head);
         }
     }
-    let _ = head.remove_header(&http::header::SERVER);
+    if !from_app {
+        // The app's banners went with the set's `remove` list (which always has `Server`).
+        let _ = head.remove_header(&http::header::SERVER);
+    }
     ctx.cors.apply(head);
 }
 
@@ -64,9 +67,10 @@ pub(super) fn forward_headers(
             .iter()
             .map(HeaderValue::as_bytes)
             .collect();
-        forwarded::forwarded_for_value(ctx.peer_ip, true, &existing)
+        HeaderValue::try_from(forwarded::forwarded_for_value(ctx.peer_ip, true, &existing))
+            .map_err(|e| Error::because(ErrorType::InternalError, "x-forwarded-for", e))?
     } else {
-        forwarded::forwarded_for_value(ctx.peer_ip, false, &[])
+        forwarded::peer_forwarded_for(ctx.peer_ip)
     };
     req.insert_header(wire::X_FORWARDED_FOR.clone(), xff)?;
     if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
