@@ -12,6 +12,7 @@ pub mod facts;
 pub mod failure;
 pub mod front;
 pub mod guards;
+pub mod hashing;
 pub mod health_checks;
 pub mod health_report;
 pub mod housekeeping;

@@ -7,10 +7,11 @@
 //! key under a read lock. Label values stay bounded (config names, methods, statuses), and
 //! so does the cache.
 
+use crate::hashing::IdentityHasher;
 use crate::metrics::{status_label, Metrics};
 use prometheus::{Histogram, IntCounter};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::{PoisonError, RwLock};
 
 /// Beyond this many label sets, handles are looked up the slow way instead of cached.
@@ -30,25 +31,7 @@ struct RequestHandles {
     duration: Histogram,
 }
 
-/// The keys are already hashes.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Keyed = BuildHasherDefault<KeyHasher>;
+type Keyed = IdentityHasher;
 
 fn key(parts: impl Hash) -> u64 {
     let mut h = std::hash::DefaultHasher::new();

@@ -10,6 +10,7 @@ pub mod redis;
 
 use crate::config::model::RateKey;
 use crate::config::units::Rate;
+use crate::hashing::IdentityHasher;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
@@ -44,31 +45,6 @@ type Keyed<C> = RateLimiter<
     C,
     StateInformationMiddleware,
 >;
-
-/// The keys are already uniformly distributed hashes: the table uses them as they are.
-#[derive(Default, Clone, Copy)]
-pub struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl std::hash::BuildHasher for IdentityHasher {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
 
 /// One `rate_limit` entry of a route, with its own key table.
 pub struct RouteLimit<C: Clock = DefaultClock> {
