@@ -27,6 +27,7 @@ pub mod request_metrics;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod time_math;
 pub mod upstream;
 
 pub use server::{build, BuildError, BuildOptions, Rampart};

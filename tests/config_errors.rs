@@ -36,7 +36,11 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     // addresses and required fields
     ("server:\n  listen: everywhere\n  admin_listen: 127.0.0.1:9901\n", "server.listen", 2, 11, "expected an address"),
     ("server:\n  listen: 0.0.0.0:8080\n", "server", 2, 3, "missing field `admin_listen`"),
-    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  threads: 0\n", "server.threads", 4, 12, "at least 1"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  threads: 0\n", "server.threads", 4, 12, "from 1 to 1024"),
+    // ranges (found on 0.1: accepted, then an abort on the first connection or at start)
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  threads: 100000\n", "server.threads", 4, 12, "from 1 to 1024"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nclient:\n  header_timeout: 500000000000y\n", "client.header_timeout", 5, 19, "maximum of 1 year"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nclient:\n  max_body_bytes: 2000000000000000\n", "client.max_body_bytes", 5, 19, "maximum of 1 TiB"),
     // environment variables
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: ${NOT_SET}\n", "server.admin_token", 4, 16, "NOT_SET is not set"),
     // production secrets

@@ -27,7 +27,21 @@ pub struct Rate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Cidr(pub ipnet::IpNet);
 
+/// The longest duration any setting takes (SPEC §2): a larger one is a config error at its
+/// line, never an overflow later (`Instant + 500000000000y` aborts a release build).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+/// The largest size any setting takes (SPEC §2).
+pub const MAX_SIZE: u64 = 1 << 40;
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_any_duration(s)?;
+    if d > MAX_DURATION {
+        return Err(format!("duration \"{s}\" is over the maximum of 1 year"));
+    }
+    Ok(d)
+}
+
+fn parse_any_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
         return Err(
@@ -57,10 +71,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "KiB" | "K" | "k" => 1 << 10,
         "MiB" | "M" => 1 << 20,
         "GiB" | "G" => 1 << 30,
+        "TB" => 1_000_000_000_000,
+        "TiB" | "T" => 1 << 40,
         _ => return Err(bad()),
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size \"{s}\" is too large"))
+    match n.checked_mul(mult) {
+        Some(size) if size <= MAX_SIZE => Ok(size),
+        _ => Err(format!("size \"{s}\" is over the maximum of 1 TiB")),
+    }
 }
 
 pub fn parse_rate(s: &str) -> Result<Rate, String> {
@@ -178,6 +196,22 @@ mod tests {
         for bad in ["", "5", "five seconds", "-1s", "5 parsecs"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    #[test]
+    fn values_over_the_ranges_are_refused() {
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
+        for d in ["366d", "500000000000y", "2y"] {
+            let e = parse_duration(d).unwrap_err();
+            assert!(e.contains("maximum of 1 year"), "{d}: {e}");
+        }
+        assert_eq!(parse_size("1TiB"), Ok(MAX_SIZE));
+        assert!(parse_size("2TB").unwrap_err().contains("1 TiB"));
+        assert_eq!(parse_size("1099511627776"), Ok(MAX_SIZE));
+        assert!(parse_size("1099511627777").unwrap_err().contains("1 TiB"));
+        assert!(parse_size("99999999999999GB")
+            .unwrap_err()
+            .contains("1 TiB"));
     }
 
     #[test]

@@ -125,14 +125,7 @@ struct Deadline(Instant);
 
 impl Deadline {
     fn after(d: Duration) -> Deadline {
-        let now = Instant::now();
-        // Durations are at most a year (config ranges); even so, never an overflow.
-        let year = Duration::from_secs(365 * 86_400);
-        Deadline(
-            now.checked_add(d)
-                .or_else(|| now.checked_add(year))
-                .unwrap_or(now),
-        )
+        Deadline(crate::time_math::after(Instant::now(), d))
     }
 
     fn bound<F: std::future::Future>(

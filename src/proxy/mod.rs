@@ -207,7 +207,9 @@ impl ProxyHttp for RampartProxy {
         if let Some(total) = route.timeout {
             // The route's total budget bounds both connecting and every read after it
             // (a retry, later, gets only what is left).
-            let deadline = *ctx.deadline.get_or_insert(now + total);
+            let deadline = *ctx
+                .deadline
+                .get_or_insert(crate::time_math::after(now, total));
             let left = deadline
                 .saturating_duration_since(now)
                 .max(Duration::from_millis(1));

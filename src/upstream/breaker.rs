@@ -8,6 +8,7 @@
 //! it no longer belongs to, so each permit carries the epoch it was issued in and stale
 //! outcomes are ignored.
 
+use crate::time_math::after;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,7 +108,7 @@ impl Breaker {
     pub fn peek(&self, now: Instant) -> State {
         let inner = self.lock();
         match inner.state {
-            State::Open if now >= inner.opened_at + self.config.open_for => State::HalfOpen,
+            State::Open if now >= after(inner.opened_at, self.config.open_for) => State::HalfOpen,
             state => state,
         }
     }
@@ -121,7 +122,7 @@ impl Breaker {
     }
 
     fn advance(&self, inner: &mut Inner, now: Instant) -> Option<State> {
-        if inner.state == State::Open && now >= inner.opened_at + self.config.open_for {
+        if inner.state == State::Open && now >= after(inner.opened_at, self.config.open_for) {
             inner.state = State::HalfOpen;
             inner.epoch += 1;
             inner.trials_issued = 0;
@@ -142,7 +143,7 @@ impl Breaker {
                 trial: false,
             }),
             State::Open => {
-                Err((inner.opened_at + self.config.open_for).saturating_duration_since(now))
+                Err(after(inner.opened_at, self.config.open_for).saturating_duration_since(now))
             }
             State::HalfOpen if inner.trials_issued < self.config.half_open_requests => {
                 inner.trials_issued += 1;

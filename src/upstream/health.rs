@@ -53,7 +53,7 @@ impl Schedule {
         if next.is_some_and(|due| now < due) || self.running.swap(true, Ordering::AcqRel) {
             return false;
         }
-        *next = Some(now + interval);
+        *next = Some(crate::time_math::after(now, interval));
         true
     }
 

@@ -47,8 +47,8 @@ fn server(s: &Server, p: &mut Problems) {
             p.at("server.admin_listen", "must differ from server.listen");
         }
     }
-    if s.threads == Some(0) {
-        p.at("server.threads", "must be at least 1");
+    if s.threads.is_some_and(|t| !(1..=1024).contains(&t)) {
+        p.at("server.threads", "must be from 1 to 1024");
     }
     if s.grace_period.0 > Duration::from_secs(3600) {
         p.at("server.grace_period", "must be at most 1h");
