@@ -17,6 +17,7 @@ pub mod health_checks;
 pub mod health_report;
 pub mod housekeeping;
 pub mod metrics;
+pub mod pid_file;
 pub mod policy;
 pub mod probe;
 pub mod proxy;

@@ -64,6 +64,12 @@ fn main() -> ExitCode {
     }
     rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
     let file = loaded.file.clone();
+    let pid_path = loaded
+        .config
+        .server
+        .pid_file
+        .clone()
+        .map(std::path::PathBuf::from);
     let rampart = match build(
         loaded,
         BuildOptions {
@@ -77,11 +83,24 @@ fn main() -> ExitCode {
         }
     };
     let (listen, admin) = (rampart.listen_addr, rampart.admin_addr);
-    rampart::server::drain_monitor(
-        &rampart.server,
-        rampart.shared.clone(),
-        rampart::telemetry::flush,
-    );
+    let pid_file = match pid_path.as_deref().map(rampart::pid_file::PidFile::write) {
+        None => None,
+        Some(Ok(p)) => Some(std::sync::Arc::new(p)),
+        Some(Err(e)) => {
+            eprintln!("rampart: server.pid_file: cannot write it: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let at_exit = {
+        let pid_file = pid_file.clone();
+        move || {
+            if let Some(p) = &pid_file {
+                p.remove();
+            }
+            rampart::telemetry::flush();
+        }
+    };
+    rampart::server::drain_monitor(&rampart.server, rampart.shared.clone(), Box::new(at_exit));
     let watch = rampart::server::SignalWatch {
         shared: rampart.shared.clone(),
         on_ready: Box::new(move || {
@@ -98,6 +117,9 @@ fn main() -> ExitCode {
         shutdown_signal: Box::new(watch),
     });
     tracing::info!("rampart stopped");
+    if let Some(p) = &pid_file {
+        p.remove();
+    }
     rampart::telemetry::flush();
     ExitCode::SUCCESS
 }

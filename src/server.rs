@@ -86,7 +86,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
         .as_secs()
         .saturating_sub(delay + 1)
         .max(1);
-    let mut conf = ServerConf {
+    let conf = ServerConf {
         threads: c
             .server
             .threads
@@ -97,9 +97,6 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
         work_stealing: false,
         ..ServerConf::default()
     };
-    if let Some(pid) = &c.server.pid_file {
-        conf.pid_file = pid.clone();
-    }
     let opt = Opt {
         upgrade: options.upgrade,
         ..Opt::default()
@@ -300,7 +297,7 @@ impl ShutdownSignalWatch for SignalWatch {
 /// Exits as soon as shutdown has begun and no client connection is left (Pingora would
 /// otherwise sleep out its whole grace period). Runs on its own thread; `on_exit` flushes
 /// the logs.
-pub fn drain_monitor(server: &Server, shared: Arc<Shared>, on_exit: fn()) {
+pub fn drain_monitor(server: &Server, shared: Arc<Shared>, on_exit: Box<dyn Fn() + Send>) {
     let mut phases = server.watch_execution_phase();
     std::thread::spawn(move || {
         use pingora::server::ExecutionPhase;

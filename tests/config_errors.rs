@@ -37,6 +37,9 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     ("server:\n  listen: everywhere\n  admin_listen: 127.0.0.1:9901\n", "server.listen", 2, 11, "expected an address"),
     ("server:\n  listen: 0.0.0.0:8080\n", "server", 2, 3, "missing field `admin_listen`"),
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  threads: 0\n", "server.threads", 4, 12, "from 1 to 1024"),
+    // names reach headers and metric labels (found on 0.1: a `"` broke RateLimit-Policy)
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nupstreams:\n  app:\n    endpoints: [127.0.0.1:8000]\nroutes:\n  - name: 'a\"b'\n    match: { path_prefix: / }\n    upstream: app\n", "routes[0].name", 8, 11, "1-64 characters"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nupstreams:\n  'my app':\n    endpoints: [127.0.0.1:8000]\n", "upstreams.my app", 5, 3, "1-64 characters"),
     // ranges (found on 0.1: accepted, then an abort on the first connection or at start)
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  threads: 100000\n", "server.threads", 4, 12, "from 1 to 1024"),
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\nclient:\n  header_timeout: 500000000000y\n", "client.header_timeout", 5, 19, "maximum of 1 year"),

@@ -249,3 +249,26 @@ routes:\n  - {{ name: api, match: {{ path_prefix: / }}, upstream: app }}\n"
     assert!(text.contains("server.listen: cannot listen on"), "{text}");
     assert!(!text.contains("rampart started"), "{text}");
 }
+
+#[test]
+fn the_pid_file_names_the_process_while_it_runs() {
+    // Found on 0.1: `server.pid_file` was never written, so `kill -QUIT "$(cat pid)"` failed.
+    let up = RecordingUpstream::start();
+    let pid_dir = tempfile::tempdir().unwrap();
+    let pid_path = pid_dir.path().join("run/rampart.pid");
+    let yaml = config(up.addr, DEFAULT_ROUTE).replace(
+        "  environment: development\n",
+        &format!(
+            "  environment: development\n  pid_file: {}\n",
+            pid_path.display()
+        ),
+    );
+    let mut p = start(&yaml);
+    let written =
+        std::fs::read_to_string(&pid_path).expect("pid file written before the start line");
+    assert_eq!(written.trim(), p.pid().to_string());
+    p.signal(libc::SIGTERM);
+    let status = p.wait_exit(Duration::from_secs(40)).expect("exits");
+    assert!(status.success(), "{status:?}");
+    assert!(!pid_path.exists(), "removed at exit");
+}

@@ -17,7 +17,9 @@ pub fn validate(c: &Config, base_dir: &Path, p: &mut Problems) {
     server(&c.server, p);
     client(&c.client, p);
     for (name, up) in &c.upstreams {
-        upstream(&join_key("upstreams", name), up, p);
+        let path = join_key("upstreams", name);
+        config_name(&path, name, true, p);
+        upstream(&path, up, p);
     }
     let mut names = HashSet::new();
     for (i, route) in c.routes.iter().enumerate() {
@@ -37,6 +39,26 @@ pub fn validate(c: &Config, base_dir: &Path, p: &mut Problems) {
     dependencies(&c.health, p);
     store(&c.rate_limit_store, p);
     logging(&c.logging, p);
+}
+
+/// Route and upstream names appear in response headers (`RateLimit-Policy`) and metric
+/// labels: 1-64 characters of `[A-Za-z0-9_.-]` (SPEC §2). `key`: the name is a map key.
+pub(super) fn config_name(path: &str, name: &str, key: bool, p: &mut Problems) {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        let message = format!(
+            "name \"{}\" must be 1-64 characters of A-Z a-z 0-9 _ . -",
+            name.escape_debug()
+        );
+        if key {
+            p.at_key(path, message);
+        } else {
+            p.at(path, message);
+        }
+    }
 }
 
 fn server(s: &Server, p: &mut Problems) {

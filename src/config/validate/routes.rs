@@ -7,9 +7,7 @@ use super::super::yaml::{join_index, join_key};
 use std::path::Path;
 
 pub(super) fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut Problems) {
-    if r.name.trim().is_empty() {
-        p.at(&join_key(path, "name"), "must not be empty");
-    }
+    super::config_name(&join_key(path, "name"), &r.name, false, p);
     if !c.upstreams.contains_key(&r.upstream) {
         let known: Vec<&str> = c.upstreams.keys().map(String::as_str).collect();
         p.at(
