@@ -37,13 +37,23 @@ fn problem(reject: Reject) -> Response<Vec<u8>> {
     resp
 }
 
+/// The credentials of `Authorization: Bearer <token>`; the scheme is case-insensitive
+/// (RFC 9110 §11.1) and may be followed by more than one space.
+fn bearer_credentials(authorization: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = authorization.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.first().is_some_and(|b| *b == b' ') {
+        return None;
+    }
+    Some(rest.trim_ascii())
+}
+
 impl AdminApp {
     /// `POST /-/reload`: 200 `{"generation":N}`, 400 with every error (nothing changed), or
     /// 401 without the right bearer token when `server.admin_token` is set.
     fn reload(&self, authorization: Option<&[u8]>) -> Response<Vec<u8>> {
         let token = self.shared.policy.load().admin_token.clone();
         if let Some(token) = token {
-            let given = authorization.and_then(|a| a.strip_prefix(b"Bearer "));
+            let given = authorization.and_then(bearer_credentials);
             if !given.is_some_and(|g| constant_time_eq(g, token.as_bytes())) {
                 let mut resp = problem(Reject::new(
                     Code::Unauthorized,
@@ -217,5 +227,25 @@ impl ServeHttp for AdminApp {
             headers.insert(name.clone(), value.clone());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_credentials;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in [
+            &b"Bearer abc"[..],
+            b"bearer abc",
+            b"BEARER  abc",
+            b"BeArEr abc ",
+        ] {
+            assert_eq!(bearer_credentials(header), Some(&b"abc"[..]), "{header:?}");
+        }
+        for header in [&b"Bearerabc"[..], b"Basic abc", b"Bear", b""] {
+            assert_eq!(bearer_credentials(header), None, "{header:?}");
+        }
     }
 }

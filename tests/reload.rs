@@ -53,6 +53,13 @@ fn the_admin_endpoint_needs_the_token_and_reports_the_generation() {
         Some(3.0)
     );
     assert!(metric(&p, "rampart_config_last_reload_success_timestamp_seconds").unwrap() > 1.7e9);
+    // RFC 9110: the scheme is case-insensitive (found on 0.1: `bearer` was refused).
+    let lower = client()
+        .post(p.admin_url("/-/reload"))
+        .header("authorization", format!("bearer {TOKEN}"))
+        .send()
+        .unwrap();
+    assert_eq!(lower.status(), 200);
 }
 
 #[test]
