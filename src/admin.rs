@@ -41,7 +41,7 @@ fn problem(reject: Reject) -> Response<Vec<u8>> {
 /// (RFC 9110 §11.1) and may be followed by more than one space.
 fn bearer_credentials(authorization: &[u8]) -> Option<&[u8]> {
     let (scheme, rest) = authorization.split_at_checked(6)?;
-    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.first().is_some_and(|b| *b == b' ') {
+    if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first().is_none_or(|b| *b != b' ') {
         return None;
     }
     Some(rest.trim_ascii())

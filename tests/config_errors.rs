@@ -242,3 +242,35 @@ fn shipped_configs_are_valid() {
     }
     assert!(checked >= 1);
 }
+
+#[test]
+fn check_reads_and_compiles_schemas_as_the_start_does() {
+    // Found on 0.1: `json_schema: /dev/zero` made `check` hang growing its memory, and a
+    // schema that compiles only in OpenAPI 3.0 passed `check` and failed the start.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("oas30.json"),
+        r#"{"type":"object","properties":{"n":{"type":"number","minimum":1,"exclusiveMinimum":true}}}"#,
+    )
+    .unwrap();
+    let routes = "routes:\n  - name: zero\n    match: { path: /z }\n    upstream: app\n    json_schema: /dev/zero\n  - name: oas\n    match: { path: /o }\n    upstream: app\n    json_schema: oas30.json\n";
+    let file = dir.path().join("rampart.yaml");
+    std::fs::write(&file, format!("{HEAD}{UPSTREAM}{routes}")).unwrap();
+    for args in [&["check", "--config"][..], &["--config"][..]] {
+        let out = rampart().args(args).arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(
+                ":11:18: routes[0].json_schema: schema file \"/dev/zero\" is not a regular file"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(":15:18: routes[1].json_schema:")
+                && stderr.contains("true is not of type"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("rampart started"));
+    }
+}

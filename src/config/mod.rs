@@ -3,6 +3,7 @@
 pub mod load;
 pub mod model;
 pub mod problems;
+pub mod schema_file;
 pub mod units;
 pub mod validate;
 pub mod yaml;

@@ -5,16 +5,7 @@ use crate::reject::{Code, Reject, SchemaError};
 /// At most this many errors are listed in a 422 (the rest are counted in `detail`).
 const MAX_LISTED_ERRORS: usize = 20;
 
-/// Reads and compiles a route's `json_schema` file (relative to the config's folder).
-pub fn load(base_dir: &std::path::Path, file: &str) -> Result<jsonschema::Validator, String> {
-    let text = std::fs::read_to_string(base_dir.join(file)).map_err(|e| e.to_string())?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    compile(&value)
-}
-
-pub fn compile(schema: &serde_json::Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::draft202012::new(schema).map_err(|e| e.to_string())
-}
+pub use crate::config::schema_file::{compile, load};
 
 /// 400 when the body is not JSON, 422 with each error's pointer and message when it does not
 /// match the schema.

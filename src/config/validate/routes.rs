@@ -45,21 +45,9 @@ pub(super) fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut 
         }
     }
     if let Some(schema) = &r.json_schema {
-        let file = base_dir.join(schema);
-        let sp = join_key(path, "json_schema");
-        match std::fs::read_to_string(&file) {
-            Err(e) => p.at(
-                &sp,
-                format!("cannot read schema file \"{}\": {e}", file.display()),
-            ),
-            Ok(text) => {
-                if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
-                    p.at(
-                        &sp,
-                        format!("schema file \"{}\" is not valid JSON: {e}", file.display()),
-                    );
-                }
-            }
+        // Exactly what the start does with it (read, bounded, compiled).
+        if let Err(e) = super::super::schema_file::load(base_dir, schema) {
+            p.at(&join_key(path, "json_schema"), e);
         }
     }
     if let Some(t) = r.timeout {
