@@ -13,6 +13,8 @@ if [ "${RAMPART_TEST:-0}" = 1 ]; then
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
   command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
   command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+  # Test certificates for the TLS checks.
+  command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 fi
 if [ "${RAMPART_BENCH:-0}" = 1 ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)

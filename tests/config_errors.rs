@@ -274,3 +274,77 @@ fn check_reads_and_compiles_schemas_as_the_start_does() {
         assert!(!stderr.contains("rampart started"));
     }
 }
+
+/// A self-signed certificate and its key (openssl, installed by `./test`).
+fn self_signed(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (cert, key)
+}
+
+#[test]
+fn check_proves_the_tls_pair_parses_and_matches() {
+    // Found on 0.1: a garbage certificate, a garbage key or a key of another certificate
+    // passed `check`, then aborted the start.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path(), "a");
+    let (_, other_key) = self_signed(dir.path(), "b");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a pem file\n").unwrap();
+    let run = |cert: &Path, key: &Path| {
+        let file = dir.path().join("rampart.yaml");
+        let tls = format!(
+            "  tls:\n    cert_file: {}\n    key_file: {}\n",
+            cert.display(),
+            key.display()
+        );
+        std::fs::write(&file, format!("{HEAD}{tls}{UPSTREAM}{ROUTE}")).unwrap();
+        let out = rampart()
+            .args(["check", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run(&cert, &key).0, Some(0), "{}", run(&cert, &key).1);
+    let (code, err) = run(&garbage, &key);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(":5:16: server.tls.cert_file: holds no PEM certificate"),
+        "{err}"
+    );
+    let (code, err) = run(&cert, &garbage);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("server.tls.key_file: is not a PEM private key"),
+        "{err}"
+    );
+    let (code, err) = run(&cert, &other_key);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("server.tls.key_file: does not belong to the certificate"),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@ pub mod load;
 pub mod model;
 pub mod problems;
 pub mod schema_file;
+pub mod tls_files;
 pub mod units;
 pub mod validate;
 pub mod yaml;

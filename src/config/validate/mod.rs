@@ -103,12 +103,21 @@ fn server(s: &Server, p: &mut Problems) {
         }
     }
     if let Some(tls) = &s.tls {
+        let mut missing = false;
         for (field, file) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
             if !Path::new(file).is_file() {
+                missing = true;
                 p.at(
                     &format!("server.tls.{field}"),
                     format!("file \"{file}\" does not exist"),
                 );
+            }
+        }
+        if !missing {
+            let pair =
+                super::tls_files::check_pair(Path::new(&tls.cert_file), Path::new(&tls.key_file));
+            for (field, message) in pair {
+                p.at(&format!("server.tls.{field}"), message);
             }
         }
     }

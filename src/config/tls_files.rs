@@ -1,0 +1,48 @@
+//! `server.tls`: the certificate chain and key parse, and the key is the certificate's
+//! (SPEC §2: `check` validates what the start would otherwise find out by aborting).
+
+use rustls::crypto::ring::sign::any_supported_type;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::Path;
+
+/// Problems as (field, message), field being `cert_file` or `key_file`.
+pub fn check_pair(cert_file: &Path, key_file: &Path) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    let certs: Result<Vec<CertificateDer<'static>>, _> =
+        CertificateDer::pem_file_iter(cert_file).and_then(|certs| certs.collect());
+    let certs = match certs {
+        Ok(c) if c.is_empty() => {
+            problems.push(("cert_file", "holds no PEM certificate".to_string()));
+            None
+        }
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(("cert_file", format!("is not a PEM certificate chain ({e})")));
+            None
+        }
+    };
+    let key = match PrivateKeyDer::from_pem_file(key_file) {
+        Ok(k) => match any_supported_type(&k) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                problems.push(("key_file", format!("holds an unusable private key ({e})")));
+                None
+            }
+        },
+        Err(e) => {
+            problems.push(("key_file", format!("is not a PEM private key ({e})")));
+            None
+        }
+    };
+    if let (Some(certs), Some(key)) = (certs, key) {
+        if let Err(e) = CertifiedKey::new(certs, key).keys_match() {
+            problems.push((
+                "key_file",
+                format!("does not belong to the certificate in cert_file ({e})"),
+            ));
+        }
+    }
+    problems
+}
