@@ -76,7 +76,7 @@ impl ReloadTriggers {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            if event.is_ok_and(|e| changes_files(&e.kind)) {
                 let _ = events.send(());
             }
         })
@@ -87,6 +87,19 @@ impl ReloadTriggers {
             return None;
         }
         Some(watcher)
+    }
+}
+
+/// Whether a folder event can mean a new config: writes, creations, removals and renames (an
+/// editor's save, the kubelet's `..data` symlink swap). Not reads: checking the file opens
+/// and reads it, and reacting to that made the watcher re-read its config forever.
+fn changes_files(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        // A writer closing the file: the write is complete.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
     }
 }
 
@@ -116,6 +129,31 @@ impl BackgroundService for ReloadTriggers {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes_files;
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+
+    #[test]
+    fn reading_the_config_is_not_a_change() {
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Read)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+        ] {
+            assert!(!changes_files(&kind), "{kind:?}");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Any),
+        ] {
+            assert!(changes_files(&kind), "{kind:?}");
         }
     }
 }
