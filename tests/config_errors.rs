@@ -348,3 +348,24 @@ fn check_proves_the_tls_pair_parses_and_matches() {
         "{err}"
     );
 }
+
+#[test]
+fn type_errors_hide_no_other_problem_and_derive_none() {
+    // Found on 0.1: after a type error the unknown upstream was not reported, and the bad
+    // rate gave a second, derived `missing field rate` line.
+    let yaml = format!(
+        "{HEAD}  threads: lots\n{UPSTREAM}routes:\n  - name: a\n    match: {{ path_prefix: / }}\n    upstream: ghost\n    rate_limit:\n      - rate: 60 per min\n"
+    );
+    let got: Vec<(String, usize, usize)> = errors(&yaml)
+        .into_iter()
+        .map(|e| (e.path, e.line, e.column))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("server.threads".to_string(), 4, 12),
+            ("routes[0].upstream".to_string(), 11, 15),
+            ("routes[0].rate_limit[0].rate".to_string(), 13, 15),
+        ]
+    );
+}

@@ -121,11 +121,16 @@ fn deserialize_all(
             Err(err) => {
                 let path = error_path(err.path());
                 let message = clean_serde_message(&err.inner().to_string());
-                let missing = message.starts_with("missing field");
-                if !removed.contains(&path) {
-                    problems.at(&path, message);
+                // A required field whose bad value was dropped in an earlier pass: not a
+                // second problem. Drop the whole value that needs it and carry on, so later
+                // problems (and cross-references) are still found.
+                let derived = missing_field(&message)
+                    .is_some_and(|f| removed.contains(&yaml::join_key(&path, f)));
+                if !derived && !removed.contains(&path) {
+                    problems.at(&path, message.clone());
                 }
-                if missing || !drop_value(&mut value, err.path()) {
+                let droppable = derived || missing_field(&message).is_none();
+                if !droppable || !drop_value(&mut value, err.path()) {
                     break;
                 }
                 removed.push(path);
@@ -137,6 +142,11 @@ fn deserialize_all(
         problems.at_key(path, format!("unknown key `{key}`"));
     }
     result.map(|c| (c, removed))
+}
+
+/// The field named by serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// Drops the value at `path` from the tree; false if there is nothing (more) to drop.
