@@ -11,7 +11,8 @@ const ROUTE: &str =
 
 fn env(name: &str) -> Option<String> {
     match name {
-        "GOOD_TOKEN" => Some("9f8a7c6b5d4e3f2a1b0c".into()),
+        "GOOD_TOKEN" => Some("9f8a7c6b5d4e3f2a1b0c9d8e7f6a5b4c".into()),
+        "REPETITIVE_TOKEN" => Some("abababababababababababababababab".into()),
         "SHORT_TOKEN" => Some("abc".into()),
         _ => None,
     }
@@ -47,8 +48,11 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     // environment variables
     ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: ${NOT_SET}\n", "server.admin_token", 4, 16, "NOT_SET is not set"),
     // production secrets
-    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: ${SHORT_TOKEN}\n", "server.admin_token", 4, 16, "shorter than 16"),
-    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: changeme-changeme-123\n", "server.admin_token", 4, 16, "placeholder"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: ${SHORT_TOKEN}\n", "server.admin_token", 4, 16, "at least 32 characters"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: ${REPETITIVE_TOKEN}\n", "server.admin_token", 4, 16, "16 different"),
+    // found on 0.1: a production admin port on every interface served an unauthenticated reload
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 0.0.0.0:9901\n", "server.admin_listen", 3, 17, "set server.admin_token"),
+    ("server:\n  listen: 0.0.0.0:8080\n  admin_listen: 127.0.0.1:9901\n  admin_token: changeme-changeme-0123456789abcdefghij\n", "server.admin_token", 4, 16, "placeholder"),
     // cross references
     ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: nope\n", "routes[0].upstream", 10, 15, "unknown upstream \"nope\""),
     ("%H%%U%routes:\n  - name: r\n    match: { path_regex: '([a-z' }\n    upstream: app\n", "routes[0].match.path_regex", 9, 26, "invalid regular expression"),
@@ -145,7 +149,7 @@ fn good_configs_pass_and_defaults_apply() {
         load_str(&yaml, "x.yaml", Path::new("."), &env).expect("valid with a strong token");
     assert_eq!(
         loaded.config.server.admin_token.as_deref(),
-        Some("9f8a7c6b5d4e3f2a1b0c")
+        Some("9f8a7c6b5d4e3f2a1b0c9d8e7f6a5b4c")
     );
     // Weak tokens are fine outside production.
     let yaml = format!("{HEAD}  environment: development\n  admin_token: test\n{UPSTREAM}{ROUTE}");

@@ -16,7 +16,7 @@ fn reference_block() -> String {
 #[test]
 fn the_reference_block_is_a_valid_config() {
     let env = |name: &str| {
-        (name == "RAMPART_ADMIN_TOKEN").then(|| "9f8a7c6b5d4e3f2a1b0c9d8e".to_string())
+        (name == "RAMPART_ADMIN_TOKEN").then(|| "9f8a7c6b5d4e3f2a1b0c9d8e7f6a5b4c".to_string())
     };
     // Relative paths (json_schema) resolve against conf/, where the example schema lives.
     let result = rampart::config::load_str(

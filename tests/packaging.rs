@@ -67,13 +67,24 @@ fn the_container_config_is_valid() {
     );
 }
 
-const TOKEN: &str = "k8s-chart-9f8e7d6c5b4a3210ffee";
+const TOKEN: &str = "k8s-chart-9f8e7d6c5b4a3210ffeeddccbbaa";
 
 /// Value sets rendered by the chart tests: (name, --set arguments, token in env).
 const VALUE_SETS: &[(&str, &[&str], bool)] = &[
     (
         "sidecar",
-        &["app.image=registry.example.com/legacy-api:1.4.2"],
+        &[
+            "app.image=registry.example.com/legacy-api:1.4.2",
+            "adminToken.value=k8s-chart-9f8e7d6c5b4a3210ffeeddccbbaa",
+        ],
+        true,
+    ),
+    (
+        "sidecar-staging-without-token",
+        &[
+            "app.image=registry.example.com/legacy-api:1.4.2",
+            "config.server.environment=staging",
+        ],
         false,
     ),
     (
@@ -82,7 +93,7 @@ const VALUE_SETS: &[(&str, &[&str], bool)] = &[
             "app.image=registry.example.com/legacy-api:1.4.2",
             "app.nativeSidecar=true",
             "metrics.serviceMonitor.enabled=true",
-            "adminToken.value=k8s-chart-9f8e7d6c5b4a3210ffee",
+            "adminToken.value=k8s-chart-9f8e7d6c5b4a3210ffeeddccbbaa",
         ],
         true,
     ),
@@ -126,6 +137,19 @@ fn parse_yaml(doc: &str) -> Option<serde_json::Value> {
     rampart::config::yaml::parse(doc, &keep)
         .ok()
         .map(|p| p.value)
+}
+
+#[test]
+fn the_chart_refuses_a_production_admin_port_without_a_token() {
+    let out = Command::new(tool("helm"))
+        .args(["template", "demo"])
+        .arg(root().join("charts/rampart"))
+        .args(["--set", "app.image=registry.example.com/legacy-api:1.4.2"])
+        .output()
+        .expect("helm");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs an admin token"), "{stderr}");
 }
 
 #[test]
@@ -208,6 +232,11 @@ fn the_chart_lints_renders_validates_and_its_config_is_accepted() {
                 assert_eq!(pod["initContainers"][0]["restartPolicy"], "Always");
                 assert_eq!(kind("ServiceMonitor").len(), 1);
                 assert_eq!(kind("Secret").len(), 1);
+            }
+            "sidecar-staging-without-token" => {
+                assert!(config.contains("environment: staging"));
+                assert!(!config.contains("admin_token"));
+                assert_eq!(kind("Secret").len(), 0);
             }
             _ => {
                 assert!(config.contains("legacy-api.apps.svc.cluster.local:8000"));

@@ -35,6 +35,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $server "admin_listen" (printf "0.0.0.0:%d" (int .Values.ports.admin)) -}}
 {{- if include "rampart.hasToken" . -}}
 {{- $_ := set $server "admin_token" "${RAMPART_ADMIN_TOKEN}" -}}
+{{- else if eq (default "production" $server.environment) "production" -}}
+{{- fail "rampart: the admin port listens on 0.0.0.0 (for the kubelet's probes), which in production needs an admin token: set adminToken.value or adminToken.existingSecret (or config.server.environment: staging)" -}}
 {{- end -}}
 {{- $_ := set $c "server" $server -}}
 {{- $upstreams := default dict $c.upstreams -}}

@@ -89,10 +89,11 @@ fn server(s: &Server, p: &mut Problems) {
             );
         } else if s.environment == Environment::Production {
             let lower = token.to_ascii_lowercase();
-            if token.len() < 16 {
+            let distinct = token.chars().collect::<HashSet<_>>().len();
+            if token.chars().count() < 32 || distinct < 16 {
                 p.at(
                     "server.admin_token",
-                    "is shorter than 16 characters, refused with environment: production",
+                    "must be at least 32 characters with at least 16 different ones with environment: production",
                 );
             } else if let Some(word) = PLACEHOLDER_WORDS.iter().find(|w| lower.contains(*w)) {
                 p.at(
@@ -101,6 +102,14 @@ fn server(s: &Server, p: &mut Problems) {
                 );
             }
         }
+    }
+    // The admin port reloads the config: off the loopback interface it must be guarded.
+    let public_admin = admin.is_some_and(|a| !a.ip().is_loopback());
+    if public_admin && s.admin_token.is_none() && s.environment == Environment::Production {
+        p.at(
+            "server.admin_listen",
+            "is not a loopback address: set server.admin_token (required with environment: production)",
+        );
     }
     if let Some(tls) = &s.tls {
         let mut missing = false;
