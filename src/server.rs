@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::policy::{CompileError, Policy};
 use crate::proxy::RampartProxy;
 use crate::reload_triggers::ReloadTriggers;
-use crate::state::Shared;
+use crate::state::{Door, Shared};
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
@@ -117,6 +117,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let app = ConnectionApp {
         proxy: Arc::new(proxy),
         shared: Arc::clone(&shared),
+        door: Door::Public,
     };
     let mut public = ListeningService::new("rampart".to_string(), app);
     let mut endpoint = ListenerConfig::tcp(listen_addr.to_string()).l4_buffer(L4BufferSettings {
@@ -133,12 +134,18 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
 
     let mut admin = ListeningService::new(
         "rampart-admin".to_string(),
-        AdminApp {
+        // The admin endpoints behind the same front door: head deadline, limits, a cap.
+        ConnectionApp {
+            proxy: Arc::new(AdminApp {
+                shared: Arc::clone(&shared),
+            }),
             shared: Arc::clone(&shared),
+            door: Door::Admin,
         },
     );
     admin.add_tcp(&admin_addr.to_string());
-    admin.threads = Some(1);
+    // Two: a reload compiles on the admin thread, and /livez must still answer meanwhile.
+    admin.threads = Some(2);
     server.add_service(Prebound::new(admin, admin_addr, admin_fd));
 
     let checks = HealthChecks {

@@ -25,6 +25,24 @@ pub struct Lifecycle {
     pub draining: AtomicBool,
     /// Open client connections on the public listener.
     pub connections: AtomicUsize,
+    /// Open connections on the admin listener.
+    pub admin_connections: AtomicUsize,
+}
+
+/// Which listener a connection came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Public,
+    Admin,
+}
+
+impl Lifecycle {
+    fn open(&self, door: Door) -> &AtomicUsize {
+        match door {
+            Door::Public => &self.connections,
+            Door::Admin => &self.admin_connections,
+        }
+    }
 }
 
 impl Shared {
@@ -36,15 +54,16 @@ impl Shared {
                 started: Instant::now(),
                 draining: AtomicBool::new(false),
                 connections: AtomicUsize::new(0),
+                admin_connections: AtomicUsize::new(0),
             },
             config,
         })
     }
 
-    /// Takes a connection slot if fewer than `max` are open; released when dropped.
-    pub fn connection_slot(self: &Arc<Self>, max: usize) -> Option<ConnectionSlot> {
-        let taken = self.lifecycle.connections.fetch_add(1, Ordering::AcqRel);
-        let slot = ConnectionSlot(Arc::clone(self));
+    /// Takes a connection slot on `door` if fewer than `max` are open; released when dropped.
+    pub fn connection_slot(self: &Arc<Self>, door: Door, max: usize) -> Option<ConnectionSlot> {
+        let taken = self.lifecycle.open(door).fetch_add(1, Ordering::AcqRel);
+        let slot = ConnectionSlot(Arc::clone(self), door);
         if taken >= max {
             // Dropping `slot` gives the count back.
             None
@@ -54,11 +73,11 @@ impl Shared {
     }
 }
 
-/// One open client connection, counted in `Lifecycle::connections` until dropped.
-pub struct ConnectionSlot(Arc<Shared>);
+/// One open connection, counted in its door's `Lifecycle` counter until dropped.
+pub struct ConnectionSlot(Arc<Shared>, Door);
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.lifecycle.connections.fetch_sub(1, Ordering::AcqRel);
+        self.0.lifecycle.open(self.1).fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -1,6 +1,9 @@
 //! The admin listener and the access log, as an operator sees them.
 mod common;
 use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 #[test]
 fn livez_readyz_and_unknown_endpoints() {
@@ -204,4 +207,43 @@ fn sighup_does_not_kill_and_sigterm_drains_then_exits() {
         .wait_exit(std::time::Duration::from_secs(30))
         .expect("exits after the grace period");
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn the_admin_listener_has_the_head_deadline_and_a_connection_cap() {
+    // Found on 0.1: a head trickled one byte every 10 s held an admin connection 81 s, and
+    // the admin listener took any number of connections.
+    let up = RecordingUpstream::start();
+    let yaml = config(up.addr, DEFAULT_ROUTE)
+        .replace("logging:", "client:\n  header_timeout: 1s\nlogging:");
+    let p = start(&yaml);
+    let mut slow = TcpStream::connect(p.admin).unwrap();
+    slow.write_all(b"GET /livez HTTP/1.1\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert_eq!(raw_status(&answer), 408, "{answer}");
+
+    // 64 kept-alive connections, each with one answered request (so each is counted)...
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let mut s = TcpStream::connect(p.admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"GET /livez HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    // ... and the 65th is refused at once.
+    let refused = raw(p.admin, b"GET /livez HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(raw_status(&refused), 503, "{refused}");
+    drop(held);
+    // Once they close, the admin listener serves again.
+    assert!(eventually(|| client()
+        .get(p.admin_url("/livez"))
+        .send()
+        .is_ok_and(|r| r.status() == 200)));
 }

@@ -4,7 +4,7 @@ use common::*;
 use serde_json::Value;
 use std::net::SocketAddr;
 
-const TOKEN: &str = "reload-token-0123456789abcdef";
+const TOKEN: &str = "reload-token-0123456789abcdefghijklmnop";
 
 /// A config with a limited route, a plain one, and `body` as the plain route's body limit
 /// (the "unrelated change" the tests flip). `watch` turns the file watcher on.

@@ -19,7 +19,7 @@ use crate::access_log;
 use crate::guards::forwarded::mint_request_id;
 use crate::policy::Policy;
 use crate::reject::{Code, Reject};
-use crate::state::Shared;
+use crate::state::{Door, Shared};
 use crate::telemetry::AccessRecord;
 use async_trait::async_trait;
 use body_stream::BodyStream;
@@ -50,7 +50,13 @@ pub struct Handover {
 pub struct ConnectionApp<P> {
     pub proxy: Arc<P>,
     pub shared: Arc<Shared>,
+    /// The public listener (the proxy), or the admin listener (its endpoints), which gets the
+    /// same head deadline and limits and at most `ADMIN_MAX_CONNECTIONS` connections.
+    pub door: Door,
 }
+
+/// The admin listener's connection cap (SPEC §4).
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 enum Head {
     /// A complete, acceptable head of `len` bytes (plus any bytes that came after it).
@@ -204,8 +210,11 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
         mut stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let max_connections = self.shared.policy.load().client.max_connections;
-        let Some(_slot) = self.shared.connection_slot(max_connections) else {
+        let max_connections = match self.door {
+            Door::Public => self.shared.policy.load().client.max_connections,
+            Door::Admin => ADMIN_MAX_CONNECTIONS,
+        };
+        let Some(_slot) = self.shared.connection_slot(self.door, max_connections) else {
             let reject =
                 Reject::new(Code::Overloaded, "too many open connections").with_retry_after(1);
             refuse(&mut stream, &self.shared, reject, &[]).await;
