@@ -15,6 +15,7 @@ if [ "${RAMPART_TEST:-0}" = 1 ]; then
   command -v npm >/dev/null 2>&1 || need_apt+=(npm)
   # Test certificates for the TLS checks.
   command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+  command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 fi
 if [ "${RAMPART_BENCH:-0}" = 1 ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)

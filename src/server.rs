@@ -114,21 +114,26 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
             shared: Arc::clone(&shared),
         },
     );
+    // TLS is handshaken by the front door (bounded and counted), not by Pingora's listener.
+    let tls = match &c.server.tls {
+        None => None,
+        Some(tls) => {
+            let settings = TlsSettings::intermediate(&tls.cert_file, &tls.key_file)
+                .map_err(|e| BuildError::Tls(e.to_string()))?;
+            Some(Arc::new(settings.build()))
+        }
+    };
     let app = ConnectionApp {
         proxy: Arc::new(proxy),
         shared: Arc::clone(&shared),
         door: Door::Public,
+        tls,
     };
     let mut public = ListeningService::new("rampart".to_string(), app);
-    let mut endpoint = ListenerConfig::tcp(listen_addr.to_string()).l4_buffer(L4BufferSettings {
+    let endpoint = ListenerConfig::tcp(listen_addr.to_string()).l4_buffer(L4BufferSettings {
         read: Some(DOWNSTREAM_READ_BUFFER),
         write: None,
     });
-    if let Some(tls) = &c.server.tls {
-        let settings = TlsSettings::intermediate(&tls.cert_file, &tls.key_file)
-            .map_err(|e| BuildError::Tls(e.to_string()))?;
-        endpoint = endpoint.tls(settings);
-    }
     public.add_listener(endpoint);
     server.add_service(Prebound::new(public, listen_addr, listen_fd));
 
@@ -141,6 +146,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
             }),
             shared: Arc::clone(&shared),
             door: Door::Admin,
+            tls: None,
         },
     );
     admin.add_tcp(&admin_addr.to_string());

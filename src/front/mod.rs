@@ -27,6 +27,7 @@ use bytes::BytesMut;
 use framing::HeadStatus;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use std::net::{IpAddr, Ipv4Addr};
@@ -53,6 +54,8 @@ pub struct ConnectionApp<P> {
     /// The public listener (the proxy), or the admin listener (its endpoints), which gets the
     /// same head deadline and limits and at most `ADMIN_MAX_CONNECTIONS` connections.
     pub door: Door,
+    /// TLS termination, handshaken here within the head deadline (public listener only).
+    pub tls: Option<Arc<pingora::listeners::tls::Acceptor>>,
 }
 
 /// The admin listener's connection cap (SPEC §4).
@@ -71,18 +74,21 @@ enum Head {
     Refused(Reject, BytesMut),
 }
 
+/// Reads one head: the first byte by `wait`, the rest by `wait` too on a new connection
+/// (SPEC: handshake and head within `header_timeout` from accept) or within
+/// `then_within` of the first byte on a kept-alive one.
 async fn read_head(
     stream: &mut Stream,
     limits: &framing::HeadLimits,
-    idle: Duration,
-    header_timeout: Duration,
+    wait: Deadline,
+    then_within: Option<Duration>,
     shutdown: &ShutdownWatch,
     first: bool,
 ) -> Head {
     let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     // Waiting for the first byte is idleness; from then on the whole head must arrive
     // within `header_timeout` (slowloris).
-    let mut deadline = Deadline::after(idle);
+    let mut deadline = wait;
     let mut started = false;
     let mut shutdown = shutdown.clone();
     loop {
@@ -109,7 +115,9 @@ async fn read_head(
         }
         if !started {
             started = true;
-            deadline = Deadline::after(header_timeout);
+            if let Some(within) = then_within {
+                deadline = Deadline::after(within);
+            }
         }
         match framing::check_head(&buf, limits) {
             Ok(HeadStatus::Complete { len, body }) => return Head::Ready { buf, len, body },
@@ -146,8 +154,9 @@ impl Deadline {
 }
 
 /// Answers a refusal on a connection Pingora never saw, logs it like any request, and
-/// closes the connection. `head`: what was read of the request.
-async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8]) {
+/// closes the connection. `head`: what was read of the request; `write`: write the answer
+/// (false: only close, as before a TLS handshake).
+async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8], write: bool) {
     let start = Instant::now();
     let policy = shared.policy.load_full();
     shared
@@ -162,7 +171,7 @@ async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8
     let bytes = crate::reject::to_http1_bytes(&answer, &body);
     // Best effort: the client may already be gone.
     let sent = tokio::time::timeout(Duration::from_secs(5), async {
-        let sent = stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok();
+        let sent = write && stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok();
         let _ = stream.shutdown().await;
         sent
     })
@@ -217,9 +226,33 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
         let Some(_slot) = self.shared.connection_slot(self.door, max_connections) else {
             let reject =
                 Reject::new(Code::Overloaded, "too many open connections").with_retry_after(1);
-            refuse(&mut stream, &self.shared, reject, &[]).await;
+            // Before a TLS handshake there is nobody to answer in HTTP: just close.
+            let answer = self.tls.is_none();
+            refuse(&mut stream, &self.shared, reject, &[], answer).await;
             return None;
         };
+        let accepted = Deadline::after(self.shared.policy.load().client.header_timeout);
+        if let Some(acceptor) = &self.tls {
+            // Inside the connection's slot and its head deadline: a client that never sends
+            // its ClientHello is gone by `header_timeout` like a slow head (Pingora's own
+            // handshake has a fixed 60 s and counts nowhere).
+            // The handshake wants the concrete socket Pingora accepted.
+            let Ok(socket) = stream.into_any().downcast::<L4Stream>() else {
+                return None;
+            };
+            stream = match accepted.bound(acceptor.tls_handshake(*socket)).await {
+                Ok(Ok(tls)) => Box::new(tls),
+                // Scanners and dropped clients fail handshakes all day: not an error.
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return None;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake not completed within client.header_timeout");
+                    return None;
+                }
+            };
+        }
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut first = true;
         loop {
@@ -228,17 +261,17 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                 let policy = self.shared.policy.load();
                 (policy.client.head, policy.client.header_timeout)
             };
-            let idle = if first {
-                header_timeout
+            let (wait, then_within) = if first {
+                (accepted, None)
             } else {
-                KEEPALIVE_IDLE
+                (Deadline::after(KEEPALIVE_IDLE), Some(header_timeout))
             };
-            let head = read_head(&mut stream, &limits, idle, header_timeout, shutdown, first);
+            let head = read_head(&mut stream, &limits, wait, then_within, shutdown, first);
             let (mut buf, len, body) = match head.await {
                 Head::Ready { buf, len, body } => (buf, len, body),
                 Head::Closed => return None,
                 Head::Refused(reject, buf) => {
-                    refuse(&mut stream, &self.shared, reject, &buf).await;
+                    refuse(&mut stream, &self.shared, reject, &buf, true).await;
                     return None;
                 }
             };
