@@ -41,12 +41,7 @@ impl Housekeeping {
     }
 }
 
-/// Asks mimalloc (the binary's allocator) to give freed pages back to the system now, so
-/// RSS falls after a flood of keys is evicted instead of staying at its peak.
-pub fn return_free_memory() {
-    // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
-    unsafe { libmimalloc_sys::mi_collect(true) }
-}
+pub use crate::memory::return_free_memory;
 
 #[async_trait]
 impl BackgroundService for Housekeeping {

@@ -16,6 +16,7 @@ pub mod hashing;
 pub mod health_checks;
 pub mod health_report;
 pub mod housekeeping;
+pub mod memory;
 pub mod metrics;
 pub mod pid_file;
 pub mod policy;

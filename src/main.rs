@@ -51,6 +51,10 @@ fn main() -> ExitCode {
     // SIGHUP's default action kills the process: the reload handler goes in before anything
     // else, so a HUP at any moment reloads (or, during `check`, is harmless).
     rampart::reload_triggers::install_sighup_handler();
+    // mimalloc's arena settings only apply from the first allocation: get them into the
+    // environment (one exec, same pid) before anything else allocates much.
+    rampart::memory::reexec_with_allocator_settings();
+    rampart::memory::tune_allocator();
     #[cfg(feature = "alloc-count")]
     rampart::alloc_count::report();
     let cli = Cli::parse();

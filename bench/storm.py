@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Connection storm: open N idle keep-alive connections to Rampart (each answered one request,
+then left open), close them all, and report Rampart's RSS before, during, and 10 s after, and
+per idle connection. Run through `bench/run storm` (ulimit raised there).
+"""
+
+import argparse
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench import ROOT, free_port, start_nginx, wait_port
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--connections", type=int, default=5000)
+    ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="rampart-storm-")
+    up_port = free_port()
+    nginx = start_nginx(work, "upstream",
+                        f" server {{ listen 127.0.0.1:{up_port}; keepalive_requests 1000000;"
+                        f" location / {{ return 200 \"ok\"; }} }}", cpu=0)
+    port, admin = free_port(), free_port()
+    cfg = Path(work) / "rampart.yaml"
+    cfg.write_text(
+        "server:\n"
+        f"  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:{admin}\n  threads: 2\n"
+        "  environment: development\n"
+        f"client:\n  max_connections: {args.connections * 2}\n  header_timeout: 120s\n"
+        f"upstreams:\n  app:\n    endpoints: [127.0.0.1:{up_port}]\n"
+        "routes:\n  - { name: all, match: { path_prefix: / }, upstream: app }\n"
+        "logging:\n  access_log: false\n  level: warn\n")
+    proc = subprocess.Popen([args.binary, "--config", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        # Warm: one request, so the pool and the runtime are in their steady state.
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            s.recv(4096)
+        time.sleep(1)
+        before = rss_kib(proc.pid)
+        conns = []
+        for _ in range(args.connections):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            s.recv(4096)  # answered: from now on an idle keep-alive connection
+            conns.append(s)
+        time.sleep(2)
+        during = rss_kib(proc.pid)
+        for s in conns:
+            s.close()
+        time.sleep(10)
+        after = rss_kib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        nginx.terminate()
+    per_conn = (during - before) * 1024 / args.connections
+    print(f"{args.connections} idle keep-alive connections (each answered one request)")
+    print(f"  RSS before {before / 1024:.1f} MiB, during {during / 1024:.1f} MiB, "
+          f"10 s after closing {after / 1024:.1f} MiB")
+    print(f"  per idle connection: {per_conn / 1024:.1f} KiB; after/before: {after / before:.2f}")
+
+
+if __name__ == "__main__":
+    main()
