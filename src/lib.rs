@@ -11,6 +11,7 @@ pub mod config_state;
 pub mod facts;
 pub mod failure;
 pub mod front;
+pub mod fuzz_targets;
 pub mod guards;
 pub mod hashing;
 pub mod health_checks;
