@@ -12,15 +12,9 @@ pub fn finish(metrics: &Metrics, logging: &LogPolicy, record: &AccessRecord) {
     let route = record.route.unwrap_or("");
     let cache = &metrics.per_request;
     let secs = record.duration.as_secs_f64();
-    cache.request(
-        metrics,
-        route,
-        method_label(record.method),
-        record.status,
-        secs,
-    );
+    cache.request(route, method_label(record.method), record.status, secs);
     if let (Some(upstream), Some(t)) = (record.upstream, record.upstream_time) {
-        cache.upstream(metrics, upstream, t.as_secs_f64());
+        cache.upstream(upstream, t.as_secs_f64());
     }
     if logging.access_log {
         telemetry::access_log(logging.format, record);
@@ -30,7 +24,7 @@ pub fn finish(metrics: &Metrics, logging: &LogPolicy, record: &AccessRecord) {
 /// The `method` label: standard methods by name, anything else `OTHER` (bounded labels).
 fn method_label(method: &str) -> &'static str {
     match http::Method::from_bytes(method.as_bytes()) {
-        Ok(m) => crate::metrics::method_label(&m),
+        Ok(m) => crate::request_metrics::method_label(&m),
         Err(_) => "OTHER",
     }
 }

@@ -1,6 +1,8 @@
 //! Prometheus metrics of SPEC §6 in an instance-owned registry (no globals: tests run many
 //! Rampart instances in one process, and a reload keeps the same handles).
 
+use crate::request_metrics::RequestMetrics;
+pub use crate::request_metrics::{method_label, status_label};
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -14,7 +16,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub struct Metrics {
     registry: Registry,
     /// Cached handles of the per-request families below (the hot path uses these).
-    pub per_request: crate::request_metrics::RequestMetrics,
+    pub per_request: RequestMetrics,
     pub requests_total: IntCounterVec,
     pub request_duration: HistogramVec,
     pub upstream_request_duration: HistogramVec,
@@ -96,26 +98,33 @@ impl Metrics {
         )?;
         r.register(Box::new(last_reload.clone()))?;
 
+        let requests_total = counter(
+            &r,
+            "rampart_requests_total",
+            "Requests answered",
+            &["route", "method", "status"],
+        )?;
+        let request_duration = histogram(
+            &r,
+            "rampart_request_duration_seconds",
+            "Time from request head to the end of the response",
+            &["route"],
+        )?;
+        let upstream_request_duration = histogram(
+            &r,
+            "rampart_upstream_request_duration_seconds",
+            "Time from connecting to the app to its response head",
+            &["upstream"],
+        )?;
         Ok(Metrics {
-            per_request: Default::default(),
-            requests_total: counter(
-                &r,
-                "rampart_requests_total",
-                "Requests answered",
-                &["route", "method", "status"],
-            )?,
-            request_duration: histogram(
-                &r,
-                "rampart_request_duration_seconds",
-                "Time from request head to the end of the response",
-                &["route"],
-            )?,
-            upstream_request_duration: histogram(
-                &r,
-                "rampart_upstream_request_duration_seconds",
-                "Time from connecting to the app to its response head",
-                &["upstream"],
-            )?,
+            per_request: RequestMetrics::new(
+                requests_total.clone(),
+                request_duration.clone(),
+                upstream_request_duration.clone(),
+            ),
+            requests_total,
+            request_duration,
+            upstream_request_duration,
             rejections_total: counter(
                 &r,
                 "rampart_rejections_total",
@@ -216,45 +225,6 @@ impl Metrics {
             tracing::warn!(error = %e, "cannot encode metrics");
         }
         out
-    }
-}
-
-/// The `method` label: known methods by name, anything else as `OTHER` (bounded cardinality).
-pub fn method_label(m: &http::Method) -> &'static str {
-    match *m {
-        http::Method::GET => "GET",
-        http::Method::HEAD => "HEAD",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::PATCH => "PATCH",
-        http::Method::OPTIONS => "OPTIONS",
-        http::Method::TRACE => "TRACE",
-        _ => "OTHER",
-    }
-}
-
-/// The `status` label without allocating for the statuses every route sees.
-pub fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
-    const COMMON: [(u16, &str); 14] = [
-        (200, "200"),
-        (201, "201"),
-        (204, "204"),
-        (301, "301"),
-        (302, "302"),
-        (304, "304"),
-        (400, "400"),
-        (401, "401"),
-        (403, "403"),
-        (404, "404"),
-        (500, "500"),
-        (502, "502"),
-        (503, "503"),
-        (504, "504"),
-    ];
-    match COMMON.iter().find(|(s, _)| *s == status) {
-        Some((_, label)) => std::borrow::Cow::Borrowed(label),
-        None => std::borrow::Cow::Owned(status.to_string()),
     }
 }
 

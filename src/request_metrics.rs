@@ -8,8 +8,7 @@
 //! so does the cache.
 
 use crate::hashing::IdentityHasher;
-use crate::metrics::{status_label, Metrics};
-use prometheus::{Histogram, IntCounter};
+use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{PoisonError, RwLock};
@@ -17,8 +16,10 @@ use std::sync::{PoisonError, RwLock};
 /// Beyond this many label sets, handles are looked up the slow way instead of cached.
 const MAX_CACHED: usize = 4096;
 
-#[derive(Default)]
 pub struct RequestMetrics {
+    requests_total: IntCounterVec,
+    request_duration: HistogramVec,
+    upstream_duration: HistogramVec,
     requests: RwLock<HashMap<u64, RequestHandles, Keyed>>,
     upstreams: RwLock<HashMap<u64, (Box<str>, Histogram), Keyed>>,
 }
@@ -40,8 +41,23 @@ fn key(parts: impl Hash) -> u64 {
 }
 
 impl RequestMetrics {
+    /// Over the three families (handles to the registered ones).
+    pub fn new(
+        requests_total: IntCounterVec,
+        request_duration: HistogramVec,
+        upstream_duration: HistogramVec,
+    ) -> RequestMetrics {
+        RequestMetrics {
+            requests_total,
+            request_duration,
+            upstream_duration,
+            requests: RwLock::default(),
+            upstreams: RwLock::default(),
+        }
+    }
+
     /// Counts one answered request and observes its duration.
-    pub fn request(&self, m: &Metrics, route: &str, method: &'static str, status: u16, secs: f64) {
+    pub fn request(&self, route: &str, method: &'static str, status: u16, secs: f64) {
         let k = key((route, method, status));
         {
             let cache = self.requests.read().unwrap_or_else(PoisonError::into_inner);
@@ -57,10 +73,10 @@ impl RequestMetrics {
             route: route.into(),
             method,
             status,
-            count: m
+            count: self
                 .requests_total
                 .with_label_values(&[route, method, &status_label(status)]),
-            duration: m.request_duration.with_label_values(&[route]),
+            duration: self.request_duration.with_label_values(&[route]),
         };
         handles.count.inc();
         handles.duration.observe(secs);
@@ -74,7 +90,7 @@ impl RequestMetrics {
     }
 
     /// Observes the app's time to answer.
-    pub fn upstream(&self, m: &Metrics, upstream: &str, secs: f64) {
+    pub fn upstream(&self, upstream: &str, secs: f64) {
         let k = key(upstream);
         {
             let cache = self
@@ -88,7 +104,7 @@ impl RequestMetrics {
                 }
             }
         }
-        let h = m.upstream_request_duration.with_label_values(&[upstream]);
+        let h = self.upstream_duration.with_label_values(&[upstream]);
         h.observe(secs);
         let mut cache = self
             .upstreams
@@ -100,21 +116,59 @@ impl RequestMetrics {
     }
 }
 
+/// The `method` label: known methods by name, anything else as `OTHER` (bounded cardinality).
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The `status` label without allocating for the statuses every route sees.
+pub fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    const COMMON: [(u16, &str); 14] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (301, "301"),
+        (302, "302"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    match COMMON.iter().find(|(s, _)| *s == status) {
+        Some((_, label)) => std::borrow::Cow::Borrowed(label),
+        None => std::borrow::Cow::Owned(status.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn cached_handles_count_like_direct_ones() {
-        let m = Metrics::new().unwrap();
-        let cache = RequestMetrics::default();
+        let m = crate::metrics::Metrics::new().unwrap();
+        let cache = &m.per_request;
         for _ in 0..3 {
-            cache.request(&m, "api", "GET", 200, 0.01);
+            cache.request("api", "GET", 200, 0.01);
         }
-        cache.request(&m, "api", "POST", 200, 0.01);
-        cache.request(&m, "", "GET", 404, 0.01);
-        cache.upstream(&m, "app", 0.02);
-        cache.upstream(&m, "app", 0.02);
+        cache.request("api", "POST", 200, 0.01);
+        cache.request("", "GET", 404, 0.01);
+        cache.upstream("app", 0.02);
+        cache.upstream("app", 0.02);
         let count = |labels: &[&str]| m.requests_total.with_label_values(labels).get();
         assert_eq!(count(&["api", "GET", "200"]), 3);
         assert_eq!(count(&["api", "POST", "200"]), 1);

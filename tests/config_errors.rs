@@ -1,5 +1,7 @@
 //! Config validation: each bad snippet -> the exact field path, line and column, all problems
 //! at once; and the `rampart check` command line.
+mod common;
+use common::self_signed;
 use rampart::config::{load_str, ConfigError};
 use std::path::Path;
 use std::process::Command;
@@ -277,32 +279,6 @@ fn check_reads_and_compiles_schemas_as_the_start_does() {
         );
         assert!(!stderr.contains("rampart started"));
     }
-}
-
-/// A self-signed certificate and its key (openssl, installed by `./test`).
-fn self_signed(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
-    (cert, key)
 }
 
 #[test]
