@@ -218,4 +218,5 @@ pub fn limit_name(route: &str, i: usize) -> String {
 }
 
 #[cfg(test)]
+#[path = "rate_limit_tests.rs"]
 mod tests;
