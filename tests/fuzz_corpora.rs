@@ -24,11 +24,12 @@ fn replay(target: &str, run: Target) -> usize {
 
 #[test]
 fn every_corpus_and_crash_input_replays_cleanly() {
-    let targets: [(&str, Target); 4] = [
+    let targets: [(&str, Target); 5] = [
         ("config", rampart::fuzz_targets::config),
         ("head", rampart::fuzz_targets::head),
         ("chunked", rampart::fuzz_targets::chunked),
         ("sniff", rampart::fuzz_targets::sniff),
+        ("breaker", rampart::fuzz_targets::breaker),
     ];
     for (name, run) in targets {
         let n = replay(name, run);
