@@ -66,6 +66,10 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     // rate limits
     ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - rate: 60 per min\n", "routes[0].rate_limit[0].rate", 12, 15, "expected \"<n>/<unit>\""),
     ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - { rate: 6/s, key: cookie }\n", "routes[0].rate_limit[0].key", 12, 27, "client_ip, global"),
+    // found by the rate-limit fuzzer: a burst whose refill outlasts u64 nanoseconds wrapped
+    // governor's tolerance (a panic with overflow checks, a wrong limit without)
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - { rate: 1/day, burst: 300000 }\n", "routes[0].rate_limit[0].burst", 12, 31, "at most 365"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - rate: 4000000000/second\n", "routes[0].rate_limit[0].rate", 12, 15, "at most 1000000/second"),
     // upstream settings
     ("%H%upstreams:\n  app:\n    endpoints: [nohostport]\n", "upstreams.app.endpoints[0]", 6, 17, "expected host:port"),
     ("%H%upstreams:\n  app:\n    endpoints: [127.0.0.1:1]\n    circuit_breaker: { failure_ratio: 1.5 }\n", "upstreams.app.circuit_breaker.failure_ratio", 7, 39, "(0, 1]"),

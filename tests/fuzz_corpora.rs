@@ -24,12 +24,14 @@ fn replay(target: &str, run: Target) -> usize {
 
 #[test]
 fn every_corpus_and_crash_input_replays_cleanly() {
-    let targets: [(&str, Target); 5] = [
+    let targets: [(&str, Target); 7] = [
         ("config", rampart::fuzz_targets::config),
         ("head", rampart::fuzz_targets::head),
         ("chunked", rampart::fuzz_targets::chunked),
         ("sniff", rampart::fuzz_targets::sniff),
         ("breaker", rampart::fuzz_targets::breaker),
+        ("rate_limit", rampart::fuzz_targets::rate_limit),
+        ("admission", rampart::fuzz_targets::admission),
     ];
     for (name, run) in targets {
         let n = replay(name, run);

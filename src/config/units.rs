@@ -98,6 +98,37 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
     Ok(Rate { count, per })
 }
 
+/// The finest period a limit can count (`1000000/second`): anything finer is no limit.
+pub const MIN_PERIOD: Duration = Duration::from_micros(1);
+
+/// Why a rate or burst cannot be enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unenforceable {
+    /// Faster than one request per `MIN_PERIOD`.
+    RateTooFine,
+    /// A full burst would take longer than `MAX_DURATION` to refill (governor keeps that
+    /// time in u64 nanoseconds; beyond it the tolerance wraps). Carries the largest burst.
+    BurstTooLong { max_burst: u64 },
+}
+
+/// Whether `rate` with `burst` (None: `count`) is a limit the rate limiter (governor) can
+/// hold exactly. The config validation and the limiter's constructor ask the same question.
+pub fn enforceable(rate: Rate, burst: Option<u32>) -> Result<(), Unenforceable> {
+    let count = rate.count.max(1);
+    let period = rate.per / count;
+    if period < MIN_PERIOD {
+        return Err(Unenforceable::RateTooFine);
+    }
+    let burst = burst.unwrap_or(count).max(1);
+    let longest = MAX_DURATION;
+    match period.checked_mul(burst) {
+        Some(refill) if refill <= longest => Ok(()),
+        _ => Err(Unenforceable::BurstTooLong {
+            max_burst: (longest.as_nanos() / period.as_nanos()) as u64,
+        }),
+    }
+}
+
 pub fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
     let t = s.trim();
     if let Ok(net) = t.parse::<ipnet::IpNet>() {

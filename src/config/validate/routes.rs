@@ -3,6 +3,7 @@
 
 use super::super::model::*;
 use super::super::problems::Problems;
+use super::super::units::{enforceable, Unenforceable};
 use super::super::yaml::{join_index, join_key};
 use std::path::Path;
 
@@ -24,6 +25,20 @@ pub(super) fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut 
         let lp = join_index(&join_key(path, "rate_limit"), i);
         if limit.burst == Some(0) {
             p.at(&join_key(&lp, "burst"), "must be at least 1");
+        }
+        match enforceable(limit.rate, limit.burst) {
+            Ok(()) => {}
+            Err(Unenforceable::RateTooFine) => p.at(
+                &join_key(&lp, "rate"),
+                "must be at most 1000000/second (finer is no limit: remove it instead)",
+            ),
+            Err(Unenforceable::BurstTooLong { max_burst }) => p.at(
+                &join_key(&lp, "burst"),
+                format!(
+                    "must be at most {max_burst} at rate {}: a full burst must refill within 1 year",
+                    limit.rate
+                ),
+            ),
         }
         if let RateKey::Header(name) = &limit.key {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {

@@ -9,7 +9,7 @@ pub mod decide;
 pub mod redis;
 
 use crate::config::model::RateKey;
-use crate::config::units::Rate;
+use crate::config::units::{enforceable, Rate};
 use crate::hashing::IdentityHasher;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -79,6 +79,9 @@ impl<C: Clock> RouteLimit<C> {
         let count = rate.count.max(1);
         let burst = burst.unwrap_or(count).max(1);
         let period = rate.per / count;
+        if enforceable(rate, Some(burst)).is_err() {
+            return None;
+        }
         let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?);
         Some(RouteLimit {
             limiter: RateLimiter::dashmap_with_clock_and_hasher(

@@ -199,3 +199,13 @@ fn grants_exactly_the_capacity_under_contention() {
     });
     assert_eq!(granted.into_inner(), 500);
 }
+
+#[test]
+fn a_burst_that_would_outlast_the_clock_is_refused_not_wrapped() {
+    // Found by the rate-limit fuzzer: governor multiplies period by burst in u64
+    // nanoseconds; 1/day with a burst of 300,000 is 8.2 million years.
+    let clock = FakeRelativeClock::default();
+    let rate = parse_rate("1/day").unwrap();
+    assert!(RouteLimit::new(rate, Some(300_000), RateKey::Global, 10, clock.clone()).is_none());
+    assert!(RouteLimit::new(rate, Some(365), RateKey::Global, 10, clock).is_some());
+}
