@@ -94,6 +94,8 @@ pub fn init(format: LogFormat, level: &str) {
 #[derive(Serialize)]
 pub struct AccessRecord<'a> {
     pub request_id: &'a str,
+    /// The W3C trace id (null when the request was refused before its head was parsed).
+    pub trace_id: Option<&'a str>,
     pub client_ip: IpAddr,
     pub method: &'a str,
     pub path: &'a str,
@@ -222,6 +224,7 @@ mod tests {
     fn access_line_has_spec_fields() {
         let r = AccessRecord {
             request_id: "id1",
+            trace_id: None,
             client_ip: "10.0.0.1".parse().unwrap(),
             method: "GET",
             path: "/x",

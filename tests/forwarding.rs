@@ -111,6 +111,80 @@ fn traceparent_is_kept_when_valid_and_started_otherwise() {
     assert_eq!(up.last().headers["traceparent"].len(), 55);
 }
 
+/// The access-log line of the request with `id` (its X-Request-Id).
+fn log_line(p: &RampartProcess, id: &str) -> serde_json::Value {
+    let line = p
+        .wait_for_log(|l| l.contains(&format!("\"request_id\":\"{id}\"")))
+        .expect("access-log line");
+    serde_json::from_str(&line).expect("json line")
+}
+
+#[test]
+fn started_traces_are_sampled_and_logged_with_their_trace_id() {
+    // Found on 0.1: every traceparent Rampart started had flags 00, so the app's
+    // parent-based OpenTelemetry sampler dropped every trace that began at Rampart.
+    let up = RecordingUpstream::start();
+    let p = start(&config(up.addr, DEFAULT_ROUTE));
+    let c = client();
+    c.get(p.url("/x"))
+        .header("x-request-id", "fresh-trace")
+        .send()
+        .unwrap();
+    let started = up.last().headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(started.ends_with("-01"), "sampled by default: {started}");
+    assert_eq!(log_line(&p, "fresh-trace")["trace_id"], started[3..35]);
+
+    let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    c.get(p.url("/x"))
+        .header("x-request-id", "kept-trace")
+        .header("traceparent", valid)
+        .send()
+        .unwrap();
+    assert_eq!(
+        up.last().headers["traceparent"],
+        valid,
+        "the client's decision stands"
+    );
+    assert_eq!(
+        log_line(&p, "kept-trace")["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+
+    // Refused requests carry the trace id too (a client's, or the one Rampart would start).
+    let resp = c
+        .get(p.url("/x"))
+        .header("x-request-id", "refused-trace")
+        .header("traceparent", valid)
+        .header("content-length", "5000000")
+        .body(vec![b'x'; 5_000_000])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(
+        log_line(&p, "refused-trace")["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+}
+
+#[test]
+fn unsampled_traces_when_configured() {
+    let up = RecordingUpstream::start();
+    let yaml = format!(
+        "{}tracing:\n  sampled: false\n",
+        config(up.addr, DEFAULT_ROUTE)
+    );
+    let p = start(&yaml);
+    client().get(p.url("/x")).send().unwrap();
+    let started = up.last().headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(started.ends_with("-00"), "{started}");
+}
+
 #[test]
 fn no_server_banner_on_proxied_responses() {
     let up = RecordingUpstream::start();

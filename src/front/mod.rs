@@ -190,6 +190,7 @@ async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8
         );
     let record = AccessRecord {
         request_id: request_id.to_str().unwrap_or("-"),
+        trace_id: None,
         client_ip,
         method: req.method.unwrap_or("-"),
         path: req.path.map_or("-", |p| p.split('?').next().unwrap_or(p)),

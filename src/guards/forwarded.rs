@@ -1,5 +1,5 @@
 //! Who the client is and what the app is told about it: the client address behind trusted
-//! proxies, the `X-Forwarded-For` chain, `X-Request-Id` and W3C `traceparent`.
+//! proxies, the `X-Forwarded-For` chain and `X-Request-Id` (trace context: `trace.rs`).
 
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -118,7 +118,7 @@ pub fn is_sane_request_id(v: &[u8]) -> bool {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn write_hex(out: &mut [u8], mut value: u128) {
+pub(super) fn write_hex(out: &mut [u8], mut value: u128) {
     for slot in out.iter_mut().rev() {
         *slot = HEX[(value & 0xf) as usize];
         value >>= 4;
@@ -138,45 +138,6 @@ pub fn new_request_id(random: u128) -> [u8; 36] {
     out[14..18].copy_from_slice(&hex[12..16]);
     out[19..23].copy_from_slice(&hex[16..20]);
     out[24..36].copy_from_slice(&hex[20..32]);
-    out
-}
-
-/// Whether `v` is a valid W3C `traceparent` (version 00, or a later version's prefix).
-pub fn is_valid_traceparent(v: &[u8]) -> bool {
-    if v.len() < 55 {
-        return false;
-    }
-    let lower_hex = |s: &[u8]| {
-        s.iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-    };
-    let (version, trace, parent, flags) = (&v[0..2], &v[3..35], &v[36..52], &v[53..55]);
-    let dashes = v[2] == b'-' && v[35] == b'-' && v[52] == b'-';
-    if !dashes
-        || !lower_hex(version)
-        || !lower_hex(trace)
-        || !lower_hex(parent)
-        || !lower_hex(flags)
-    {
-        return false;
-    }
-    if version == b"ff" || trace.iter().all(|b| *b == b'0') || parent.iter().all(|b| *b == b'0') {
-        return false;
-    }
-    if version == b"00" {
-        v.len() == 55
-    } else {
-        v.len() == 55 || v[55] == b'-'
-    }
-}
-
-/// A new `traceparent` starting a trace: `00-<trace id>-<parent id>-00` from random bits.
-pub fn new_traceparent(trace: u128, parent: u64) -> [u8; 55] {
-    let trace = if trace == 0 { 1 } else { trace };
-    let parent = if parent == 0 { 1 } else { parent };
-    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    write_hex(&mut out[3..35], trace);
-    write_hex(&mut out[36..52], parent as u128);
     out
 }
 
@@ -273,37 +234,5 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
         assert_ne!(new_request_id(1), new_request_id(2));
-    }
-
-    #[test]
-    fn traceparents() {
-        let good = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert!(is_valid_traceparent(good));
-        assert!(!is_valid_traceparent(
-            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"
-        ));
-        assert!(!is_valid_traceparent(
-            b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"
-        ));
-        assert!(!is_valid_traceparent(
-            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        ));
-        assert!(!is_valid_traceparent(
-            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"
-        ));
-        assert!(!is_valid_traceparent(
-            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"
-        ));
-        assert!(is_valid_traceparent(
-            b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"
-        ));
-        assert!(!is_valid_traceparent(b"garbage"));
-        let fresh = new_traceparent(0xabc, 0xdef);
-        assert_eq!(
-            ascii(&fresh),
-            "00-00000000000000000000000000000abc-0000000000000def-00"
-        );
-        assert!(is_valid_traceparent(&fresh));
-        assert!(is_valid_traceparent(&new_traceparent(0, 0)));
     }
 }

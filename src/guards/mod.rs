@@ -8,4 +8,5 @@ pub mod rate_limit;
 pub mod routing;
 pub mod schema;
 pub mod security_headers;
+pub mod trace;
 pub mod uploads;

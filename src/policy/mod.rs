@@ -11,6 +11,7 @@ use crate::guards::rate_limit::compile;
 use crate::guards::rate_limit::redis::SharedLimits;
 use crate::guards::routing::RouteMatcher;
 use crate::guards::security_headers::HeaderSet;
+use crate::guards::trace::TracePolicy;
 mod dependency;
 mod route;
 mod upstream;
@@ -48,6 +49,7 @@ pub struct Policy {
     pub routes: Vec<RoutePolicy>,
     pub upstreams: Vec<UpstreamPolicy>,
     pub logging: LogPolicy,
+    pub tracing: TracePolicy,
     /// Whether the public listener terminates TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
     /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
@@ -170,6 +172,9 @@ impl Policy {
                     .iter()
                     .filter_map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok())
                     .collect(),
+            },
+            tracing: TracePolicy {
+                sampled: c.tracing.sampled,
             },
             tls: c.server.tls.is_some(),
             shared_limits,

@@ -3,6 +3,7 @@
 use crate::facts::RequestFacts;
 use crate::guards::body::BodyCounter;
 use crate::guards::cors::CorsHeaders;
+use crate::guards::trace::Trace;
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::Code;
 use crate::upstream::admission::Slot;
@@ -20,6 +21,8 @@ pub struct Ctx {
     pub(super) start: Instant,
     pub(super) route: Option<usize>,
     pub(super) request_id: Option<HeaderValue>,
+    /// The request's trace (the client's, or one Rampart starts).
+    pub(super) trace: Option<Trace>,
     /// What every step reads about the request (client IP included).
     pub(super) facts: RequestFacts,
     pub(super) peer_ip: IpAddr,
@@ -88,6 +91,7 @@ impl Ctx {
             start: Instant::now(),
             route: None,
             request_id: None,
+            trace: None,
             facts: RequestFacts::default(),
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             peer_trusted: false,

@@ -3,6 +3,7 @@
 
 use super::{Ctx, RampartProxy};
 use crate::access_log;
+use crate::guards::trace::Trace;
 use crate::reject::Code;
 use crate::telemetry::AccessRecord;
 use http::header::USER_AGENT;
@@ -27,6 +28,7 @@ impl RampartProxy {
         };
         let record = AccessRecord {
             request_id: ctx.request_id(),
+            trace_id: ctx.trace.as_ref().map(Trace::id),
             client_ip: ctx.facts.client_ip,
             method: req.method.as_str(),
             path: req.uri.path(),

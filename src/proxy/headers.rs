@@ -4,8 +4,9 @@
 use super::Ctx;
 use crate::facts::RequestFacts;
 use crate::guards::forwarded;
+use crate::guards::trace::Trace;
+use crate::policy::Policy;
 use http::header::{HeaderName, HeaderValue};
-use ipnet::IpNet;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::{Error, ErrorType};
@@ -88,16 +89,10 @@ pub(super) fn forward_headers(
     if let Some(id) = &ctx.request_id {
         req.insert_header(wire::X_REQUEST_ID.clone(), id.clone())?;
     }
-    let mut traces = req.headers.get_all(&TRACEPARENT).iter();
-    let valid_trace = match (traces.next(), traces.next()) {
-        (Some(v), None) => forwarded::is_valid_traceparent(v.as_bytes()),
-        _ => false,
-    };
-    if !valid_trace {
+    if let Some(started) = ctx.trace.as_ref().and_then(Trace::started) {
         // An invalid traceparent invalidates its tracestate too (W3C Trace Context §3.3).
         req.remove_header(&TRACESTATE);
-        let fresh = forwarded::new_traceparent(fastrand::u128(..), fastrand::u64(..));
-        let value = HeaderValue::from_bytes(&fresh)
+        let value = HeaderValue::from_bytes(started)
             .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
         req.insert_header(wire::TRACEPARENT.clone(), value)?;
     }
@@ -117,19 +112,22 @@ pub(super) fn forward_headers(
     Ok(())
 }
 
-/// The request's id (kept when sane, else new), its peer, its client address (the peer,
-/// or, behind a trusted proxy, the right-most untrusted `X-Forwarded-For` entry), and the
-/// facts every decision step reads.
-pub(super) fn identify(
-    ctx: &mut Ctx,
-    req: &RequestHeader,
-    peer: Option<IpAddr>,
-    trusted: &[IpNet],
-) {
+/// The request's id (kept when sane, else new), its trace, its peer, its client address
+/// (the peer, or, behind a trusted proxy, the right-most untrusted `X-Forwarded-For` entry),
+/// and the facts every decision step reads.
+pub(super) fn identify(ctx: &mut Ctx, req: &RequestHeader, peer: Option<IpAddr>, policy: &Policy) {
+    let trusted = &policy.client.trusted_proxies[..];
     ctx.request_id = Some(match req.headers.get(&X_REQUEST_ID) {
         Some(v) if forwarded::is_sane_request_id(v.as_bytes()) => v.clone(),
         _ => crate::guards::forwarded::mint_request_id(),
     });
+    let mut parents = req.headers.get_all(&TRACEPARENT).iter();
+    let only_parent = match (parents.next(), parents.next()) {
+        (Some(v), None) => Some(v.as_bytes()),
+        _ => None,
+    };
+    let random = (fastrand::u128(..), fastrand::u64(..));
+    ctx.trace = Some(Trace::of(only_parent, policy.tracing, random));
     ctx.peer_ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), forwarded::canonical);
     ctx.peer_trusted = !trusted.is_empty() && forwarded::is_trusted(ctx.peer_ip, trusted);
     let client_ip = if ctx.peer_trusted {

@@ -58,12 +58,7 @@ impl RampartProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        headers::identify(
-            ctx,
-            session.req_header(),
-            peer,
-            &policy.client.trusted_proxies,
-        );
+        headers::identify(ctx, session.req_header(), peer, policy);
     }
 }
 

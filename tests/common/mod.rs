@@ -224,6 +224,7 @@ pub const ACCESS_LOG_FIELDS: &[&str] = &[
     "ts",
     "level",
     "request_id",
+    "trace_id",
     "client_ip",
     "method",
     "path",

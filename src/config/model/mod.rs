@@ -42,6 +42,8 @@ pub struct Config {
     pub rate_limit_store: RateLimitStore,
     #[serde(default)]
     pub logging: Logging,
+    #[serde(default)]
+    pub tracing: Tracing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -91,6 +91,20 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// `tracing:` — trace context Rampart starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Tracing {
+    /// The trace-flags of new traceparents: `01` (true, default) or `00`.
+    pub sampled: bool,
+}
+
+impl Default for Tracing {
+    fn default() -> Self {
+        Tracing { sampled: true }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Logging {
