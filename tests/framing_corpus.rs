@@ -5,18 +5,19 @@
 //! Compared with NGINX 1.22 (Debian) as a reverse proxy (`compare_with_nginx` below, run with
 //! `cargo test --test framing_corpus -- --ignored --nocapture`). Same answers for duplicate or
 //! invalid Content-Length, CL+TE (both refuse; NGINX says 501 where we say 400), control bytes
-//! and obs-fold in values, HTTP/1.1 without Host, bad chunk framing. Rampart deliberately
-//! differs where NGINX passes something on that the app behind could read another way:
-//! - `Transfer-Encoding` must be exactly `chunked`: NGINX accepts `Chunked`/`CHUNKED` and
-//!   answers 501 to other codings (`gzip, chunked`, `identity`); we answer 400 to all.
-//! - Header names with `_` or other non-token bytes (`Bad(Header)`, `Héader`) and a header
-//!   line without a colon: NGINX drops the field and forwards the request (200); we refuse it
-//!   (400) — WSGI maps `X_Forwarded_For` onto `X-Forwarded-For`, and a dropped field is still
-//!   a disagreement between two parsers.
+//! and obs-fold in values, HTTP/1.1 without Host, bad chunk framing, and (SPEC 0.2) for what
+//! NGINX serves: `Transfer-Encoding: CHUNKED` in any case, chunk sizes with leading zeros,
+//! header names with `_` (dropped, the request served), absolute-form targets naming the
+//! Host (sent to the app in origin form), `HTTP/1.2` served as 1.1, pipelined requests.
+//! Rampart deliberately differs where NGINX passes something on that the app behind could
+//! read another way:
+//! - `Transfer-Encoding` other than `chunked` (`gzip, chunked`, `identity`): NGINX 501, we 400.
+//! - Header names with other non-token bytes (`Bad(Header)`, `Héader`) and a header line
+//!   without a colon: NGINX drops the field and forwards the request (200); we refuse it (400).
 //! - Bare LF line endings and doubled spaces in the request line: NGINX accepts; we refuse.
-//! - Absolute-form targets (`GET http://other/ HTTP/1.1`): NGINX accepts and rewrites; we
-//!   refuse, so the app never sees another authority than the one we routed on. Host values
-//!   with userinfo or a query: NGINX forwards; we refuse.
+//! - An absolute-form target naming another host than `Host`: NGINX routes on the target;
+//!   we refuse, so the app never sees another authority than the one we routed on. Host
+//!   values with userinfo or a query: NGINX forwards; we refuse.
 //! - `CONNECT`: 405 (NGINX 400). `HTTP/2.0` in an HTTP/1 request line: 400 (NGINX 505).
 //! - Sizes: 414 / 431 with our own limits (NGINX answers 400 for an oversize header buffer).
 mod common;
@@ -29,6 +30,8 @@ struct Case {
     status: u16,
     /// The app sees the request (with exactly this method, target and body).
     forwarded: Option<(&'static str, &'static str, &'static [u8])>,
+    /// A header (sent by the client) the app must not see.
+    absent: Option<&'static str>,
 }
 
 fn case(name: impl Into<String>, raw: impl Into<Vec<u8>>, status: u16) -> Case {
@@ -37,6 +40,7 @@ fn case(name: impl Into<String>, raw: impl Into<Vec<u8>>, status: u16) -> Case {
         raw: raw.into(),
         status,
         forwarded: None,
+        absent: None,
     }
 }
 
@@ -52,6 +56,7 @@ fn clean(
         raw: raw.as_bytes().to_vec(),
         status: 200,
         forwarded: Some((method, target, body)),
+        absent: None,
     }
 }
 
@@ -121,9 +126,6 @@ fn corpus() -> Vec<Case> {
         "gzip, chunked",
         "chunked;q=1",
         "chunk",
-        "Chunked",
-        "CHUNKED",
-        "cHuNkEd",
         "\tchunked",
         "chunked\t",
         "identity",
@@ -185,7 +187,8 @@ fn corpus() -> Vec<Case> {
     c.push(case("chunked over the limit", format!("POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10001\r\n{}\r\n0\r\n\r\n", "x".repeat(65537)), 413));
 
     // --- Header names ---
-    for (i, name) in [
+    // Names with `_`: dropped, the request served (`underscores_in_headers: drop`, as NGINX).
+    for name in [
         "X_Forwarded_For",
         "Content_Length",
         "Transfer_Encoding",
@@ -193,6 +196,18 @@ fn corpus() -> Vec<Case> {
         "x_api_key",
         "_",
         "A_B",
+    ] {
+        let mut dropped = clean(
+            &format!("underscore header {name:?} dropped"),
+            &format!("GET /e HTTP/1.1\r\nHost: a\r\n{name}: 5\r\nConnection: close\r\n\r\n"),
+            "GET",
+            "/e",
+            b"",
+        );
+        dropped.absent = Some(name);
+        c.push(dropped);
+    }
+    for (i, name) in [
         "Bad Header",
         "Bad(Header)",
         "Bad@Header",
@@ -288,7 +303,8 @@ fn corpus() -> Vec<Case> {
     // --- Request line ---
     for (i, line) in [
         "GET http://other.example/ HTTP/1.1",
-        "GET https://a/e HTTP/1.1",
+        "GET http://user@a/e HTTP/1.1",
+        "GET ftp://a/e HTTP/1.1",
         "GET //a/e HTTP/1.1x",
         "GET a:80 HTTP/1.1",
         "GET * HTTP/1.1",
@@ -525,6 +541,38 @@ fn corpus() -> Vec<Case> {
         "/e",
         b"",
     ));
+    // --- Accepted where NGINX accepts them (found on 0.1: all refused with 400) ---
+    for te in ["Chunked", "CHUNKED", "cHuNkEd"] {
+        c.push(clean(
+            &format!("te {te:?} in any case"),
+            &format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+            "POST",
+            "/echo",
+            b"hello",
+        ));
+    }
+    c.push(clean("chunk sizes with leading zeros", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n00000000000000000005\r\nhello\r\n000\r\n\r\n", "POST", "/echo", b"hello"));
+    c.push(clean(
+        "absolute-form naming the host",
+        "GET http://a/e?x=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "GET",
+        "/e?x=1",
+        b"",
+    ));
+    c.push(clean(
+        "absolute-form https, host in another case",
+        "GET HTTPS://A/e HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "GET",
+        "/e",
+        b"",
+    ));
+    c.push(clean(
+        "http/1.2 served as 1.1",
+        "GET /e HTTP/1.2\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "GET",
+        "/e",
+        b"",
+    ));
     c.push(clean(
         "hyphenated header",
         "GET /e HTTP/1.1\r\nHost: a\r\nX-Api-Key: k\r\nConnection: close\r\n\r\n",
@@ -577,10 +625,12 @@ fn every_case_gets_its_status_and_nothing_unclean_reaches_the_app() {
             }
             Some((method, target, body)) => {
                 let seen = up.last();
+                let leaked = case.absent.is_some_and(|h| seen.headers.contains_key(h));
                 if after != before + 1
                     || seen.method != method
                     || seen.uri != target
                     || seen.body != body
+                    || leaked
                 {
                     failures.push(format!(
                         "{}: app saw {} {} {:?}",

@@ -3,6 +3,7 @@
 //! also sees what Pingora would silently fix up (e.g. it drops Content-Length when
 //! Transfer-Encoding is present, and answers malformed heads with its own error page).
 
+use crate::config::model::Underscores;
 pub use crate::policy::HeadLimits;
 use crate::reject::{Code, Reject};
 
@@ -13,9 +14,48 @@ pub const MAX_HEADERS_CAP: usize = 256;
 pub enum HeadStatus {
     /// More bytes are needed.
     Partial,
-    /// The head is complete and acceptable: `len` bytes long; `body`: it announces a body
-    /// (a non-zero `Content-Length`, or `Transfer-Encoding: chunked`).
-    Complete { len: usize, body: bool },
+    /// The head is complete and acceptable: `len` bytes long, followed by `body`.
+    Complete { len: usize, head: HeadFacts },
+}
+
+/// What the raw head tells the connection loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadFacts {
+    pub body: BodyFraming,
+    /// It carries header names with `_` that must be dropped (`underscores_in_headers: drop`).
+    pub drop_underscored: bool,
+    /// An absolute-form target: where its `scheme://authority` starts in the head and how
+    /// long it is (the connection loop rewrites the head to origin form).
+    pub absolute: Option<(usize, usize)>,
+}
+
+/// How the request's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+impl BodyFraming {
+    pub fn is_some(self) -> bool {
+        self != BodyFraming::None
+    }
+}
+
+/// Serves `HTTP/1.x` with x > 1 as HTTP/1.1 (as NGINX does), by rewriting the version's
+/// minor digit in place once the request line is complete.
+pub fn normalize_version(buf: &mut [u8]) {
+    let Some(eol) = buf.iter().position(|b| *b == b'\r' || *b == b'\n') else {
+        return;
+    };
+    let Some(start) = eol.checked_sub(9) else {
+        return;
+    };
+    let version = &mut buf[start..eol];
+    if version.starts_with(b" HTTP/1.") && (b'2'..=b'9').contains(&version[8]) {
+        version[8] = b'1';
+    }
 }
 
 /// Checks the bytes received so far. Call again with more bytes while `Partial`.
@@ -42,8 +82,8 @@ pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject>
                 return Err(headers_too_large(limits));
             }
             check_line_endings(&buf[..len])?;
-            let body = check_request(&req, buf)?;
-            Ok(HeadStatus::Complete { len, body })
+            let head = check_request(&req, buf, limits.underscores)?;
+            Ok(HeadStatus::Complete { len, head })
         }
         Err(httparse::Error::TooManyHeaders) => Err(Reject::new(
             Code::HeadersTooLarge,
@@ -98,8 +138,12 @@ fn check_line_endings(head: &[u8]) -> Result<(), Reject> {
     Ok(())
 }
 
-/// Semantic checks of a complete head. Ok(true): it announces a body.
-fn check_request(req: &httparse::Request, buf: &[u8]) -> Result<bool, Reject> {
+/// Semantic checks of a complete head.
+fn check_request(
+    req: &httparse::Request,
+    buf: &[u8],
+    underscores: Underscores,
+) -> Result<HeadFacts, Reject> {
     let method = req.method.unwrap_or("");
     let path = req.path.unwrap_or("");
     if !method
@@ -116,26 +160,39 @@ fn check_request(req: &httparse::Request, buf: &[u8]) -> Result<bool, Reject> {
             ),
         );
     }
-    // Origin-form only: an absolute-form target could name another host than the Host
-    // header and be routed differently by the app than by us; `OPTIONS *` matches no route.
-    if !path.starts_with('/') {
-        return Err(bad("request target must be origin-form (start with /)"));
-    }
+    // Origin-form, or absolute-form naming the Host (RFC 9112 §3.2.2: a server must accept
+    // it; served as its origin form). `OPTIONS *` matches no route.
+    let authority = if path.starts_with('/') {
+        None
+    } else {
+        Some(absolute_form(path).ok_or_else(|| {
+            bad("request target must be origin-form or absolute-form (http://host/path)")
+        })?)
+    };
     let http10 = req.version == Some(0);
+    let mut host: Option<&[u8]> = None;
     let mut host_count = 0;
     let mut content_length: Option<&[u8]> = None;
     let mut transfer_encoding: Option<&[u8]> = None;
+    let mut drop_underscored = false;
     for h in req.headers.iter() {
-        // WSGI servers map `X_Forwarded_For` and `X-Forwarded-For` to the same variable:
-        // an underscore name could smuggle a header past our rules.
         if h.name.contains('_') {
-            return Err(bad("header name with an underscore"));
+            match underscores {
+                Underscores::Reject => return Err(bad("header name with an underscore")),
+                // Dropped before any rule reads the headers: it can never pass as another.
+                Underscores::Drop => {
+                    drop_underscored = true;
+                    continue;
+                }
+                Underscores::Allow => {}
+            }
         }
         if is_framing_header(h.name) && has_tab_or_control(h.value, buf) {
             return Err(bad("tab or control character in a framing header"));
         }
         if h.name.eq_ignore_ascii_case("host") {
             host_count += 1;
+            host = Some(h.value);
             if h.value.is_empty() && !http10 || !is_valid_host(h.value) {
                 return Err(bad("invalid Host header"));
             }
@@ -157,26 +214,76 @@ fn check_request(req: &httparse::Request, buf: &[u8]) -> Result<bool, Reject> {
     if host_count == 0 && !http10 {
         return Err(bad("HTTP/1.1 request without a Host header"));
     }
-    if let Some(cl) = content_length {
-        if cl.is_empty() || cl.len() > 18 || !cl.iter().all(u8::is_ascii_digit) {
-            return Err(bad("invalid Content-Length"));
+    if let Some(authority) = authority {
+        if !host.is_some_and(|h| h.eq_ignore_ascii_case(authority.as_bytes())) {
+            return Err(bad("absolute-form target names another host than Host"));
         }
     }
-    if let Some(te) = transfer_encoding {
-        if content_length.is_some() {
+    let length = match content_length {
+        Some(cl) if cl.is_empty() || cl.len() > 18 || !cl.iter().all(u8::is_ascii_digit) => {
+            return Err(bad("invalid Content-Length"));
+        }
+        // At most 18 digits: it fits.
+        Some(cl) => Some(cl.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))),
+        None => None,
+    };
+    let body = if let Some(te) = transfer_encoding {
+        if length.is_some() {
             return Err(bad("both Content-Length and Transfer-Encoding"));
         }
         if http10 {
             return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
         }
-        // Exactly `chunked`: no other coding, no list, no case games. Apps behind us parse
-        // this header in many ways; the only safe form is the one they all agree on.
-        if te != b"chunked" {
+        // Exactly `chunked` (any case, as every parser agrees on it): no other coding, no
+        // list. Apps behind us parse this header in many ways.
+        if !te.eq_ignore_ascii_case(b"chunked") {
             return Err(bad("Transfer-Encoding other than chunked"));
         }
-        return Ok(true);
+        BodyFraming::Chunked
+    } else {
+        match length {
+            Some(n) if n > 0 => BodyFraming::Length(n),
+            _ => BodyFraming::None,
+        }
+    };
+    let absolute = authority.map(|authority| {
+        let start = (path.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
+        let scheme_len = path.find("://").map_or(0, |i| i + 3);
+        (start, scheme_len + authority.len())
+    });
+    Ok(HeadFacts {
+        body,
+        drop_underscored,
+        absolute,
+    })
+}
+
+/// Rewrites an absolute-form head to origin form (`GET http://a/x` -> `GET /x`), as NGINX
+/// forwards it: Pingora and the app then see one form only. `cut`: from [`HeadFacts`].
+pub fn to_origin_form(head: &mut bytes::BytesMut, (start, len): (usize, usize)) {
+    let Some(end) = start.checked_add(len).filter(|e| *e <= head.len()) else {
+        return;
+    };
+    let root: &[u8] = if head.get(end) == Some(&b'/') {
+        b""
+    } else {
+        b"/"
+    };
+    let mut origin = bytes::BytesMut::with_capacity(head.len() - len + 1);
+    origin.extend_from_slice(&head[..start]);
+    origin.extend_from_slice(root);
+    origin.extend_from_slice(&head[end..]);
+    *head = origin;
+}
+
+/// The authority of an `http://authority/path` target (scheme in any case, no userinfo).
+fn absolute_form(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
     }
-    Ok(content_length.is_some_and(|cl| cl.iter().any(|&d| d != b'0')))
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    (!authority.is_empty() && is_valid_host(authority.as_bytes())).then_some(authority)
 }
 
 /// Whether the raw field line around `value` (httparse trims the whitespace it allows)
@@ -208,93 +315,5 @@ fn is_valid_host(v: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: HeadLimits = HeadLimits {
-        max_uri_bytes: 64,
-        max_header_bytes: 256,
-        max_headers: 4,
-    };
-
-    fn check(raw: &str) -> Result<HeadStatus, (Code, u16)> {
-        check_head(raw.as_bytes(), &LIMITS).map_err(|r| (r.code, r.status))
-    }
-
-    #[test]
-    fn complete_and_partial_heads() {
-        let raw = "GET /x HTTP/1.1\r\nHost: a\r\n\r\nbody";
-        assert_eq!(
-            check(raw),
-            Ok(HeadStatus::Complete {
-                len: raw.len() - 4,
-                body: false
-            })
-        );
-        let post = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 01\r\n\r\n";
-        let zero = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 00\r\n\r\n";
-        let chunked = "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
-        let body = |raw: &str| matches!(check(raw), Ok(HeadStatus::Complete { body: true, .. }));
-        assert!(body(post) && body(chunked) && !body(zero));
-        assert_eq!(
-            check("GET /x HTTP/1.1\r\nHost: a\r\n"),
-            Ok(HeadStatus::Partial)
-        );
-        assert_eq!(check("GE"), Ok(HeadStatus::Partial));
-    }
-
-    #[test]
-    fn size_limits() {
-        let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(64));
-        assert_eq!(check(&long), Err((Code::UriTooLong, 414)));
-        let partial_line = format!("GET /{}", "a".repeat(100));
-        assert_eq!(check(&partial_line), Err((Code::UriTooLong, 414)));
-        let big = format!(
-            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
-            "v".repeat(300)
-        );
-        assert_eq!(check(&big), Err((Code::HeadersTooLarge, 431)));
-        let big_partial = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "v".repeat(300));
-        assert_eq!(check(&big_partial), Err((Code::HeadersTooLarge, 431)));
-        let many = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\n\r\n";
-        assert_eq!(check(many), Err((Code::HeadersTooLarge, 431)));
-    }
-
-    #[test]
-    fn ambiguous_framing_is_refused() {
-        let cases = [
-            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
-            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "GET / HTTP/1.1\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
-            "GET http://other/ HTTP/1.1\r\nHost: a\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
-            "GARBAGE\r\n\r\n",
-            "GET / HTTP/1.1\nHost: a\n\n",
-            "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n",
-            "get / HTTP/1.1\r\nHost: a\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 1.2.3.4\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n",
-        ];
-        for raw in cases {
-            assert_eq!(check(raw), Err((Code::BadRequest, 400)), "{raw:?}");
-        }
-        assert_eq!(
-            check("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"),
-            Err((Code::MethodNotAllowed, 405))
-        );
-        assert_eq!(
-            check("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"),
-            Err((Code::BadRequest, 400))
-        );
-        assert!(check("GET / HTTP/1.0\r\n\r\n").is_ok());
-        assert!(check("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n").is_ok());
-    }
-}
+#[path = "framing_tests.rs"]
+mod tests;

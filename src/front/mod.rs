@@ -7,12 +7,13 @@
 //! ends). A refused head gets the problem+json answer and a log line like any request, and
 //! the connection is closed. An accepted head is handed to Pingora as the session's
 //! "pipelined prefix" (parsed from memory, no second read) together with the policy
-//! snapshot taken the moment the head was complete. The body is not touched here: when the
-//! head announces one, its bytes wait in a [`BodyStream`] until the proxy has decided on
-//! the head and either reads it ahead or streams it.
+//! snapshot taken the moment the head was complete. Pingora reads the connection through a
+//! [`ClientStream`], which gives it exactly the request's body (decoding chunked bodies
+//! strictly) and keeps whatever follows — pipelined requests — for this loop, which checks
+//! and serves them in order.
 
-pub mod body_stream;
 pub mod chunked;
+pub mod client_stream;
 pub mod framing;
 
 use crate::access_log;
@@ -22,9 +23,8 @@ use crate::reject::{Code, Reject};
 use crate::state::{Door, Shared};
 use crate::telemetry::AccessRecord;
 use async_trait::async_trait;
-use body_stream::BodyStream;
-use bytes::BytesMut;
-use framing::HeadStatus;
+use client_stream::ClientStream;
+use framing::{HeadFacts, HeadStatus};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
@@ -33,18 +33,16 @@ use pingora::server::ShutdownWatch;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// How long an idle keep-alive connection may wait for its next request.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
-/// First read buffer; grows up to `client.max_header_bytes`. Held by every idle keep-alive
-/// connection while it waits, so small: most request heads fit in 1 KiB.
-const INITIAL_HEAD_BUFFER: usize = 1024;
-
 /// What the front door hands the proxy with each request (Pingora's connection context).
 pub struct Handover {
     /// The policy snapshot every phase of this request uses.
     pub policy: Arc<Policy>,
+    /// Header names with `_` are to be removed before any rule reads the headers.
+    pub drop_underscored: bool,
 }
 
 /// The public listener's app. `P` is the proxy (Pingora's `HttpProxy<RampartProxy>`): the
@@ -63,37 +61,59 @@ pub struct ConnectionApp<P> {
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 enum Head {
-    /// A complete, acceptable head of `len` bytes (plus any bytes that came after it).
+    /// A complete, acceptable head: the first `len` pending bytes (`pipelined`: they were
+    /// there before this read began, behind an earlier request).
     Ready {
-        buf: BytesMut,
         len: usize,
-        body: bool,
+        head: HeadFacts,
+        pipelined: bool,
     },
     /// Nothing (more) to do on this connection.
     Closed,
     /// With what was read of the head (for the log line's method and path).
-    Refused(Reject, BytesMut),
+    Refused(Reject, Vec<u8>),
 }
 
-/// Reads one head: the first byte by `wait`, the rest by `wait` too on a new connection
-/// (SPEC: handshake and head within `header_timeout` from accept) or within
-/// `then_within` of the first byte on a kept-alive one.
+/// Reads one head into the connection's pending bytes (a pipelined one may already be
+/// there): the first byte by `wait`, the rest by `wait` too on a new connection (SPEC:
+/// handshake and head within `header_timeout` from accept) or within `then_within` of the
+/// first byte on a kept-alive one.
 async fn read_head(
-    stream: &mut Stream,
+    conn: &mut ClientStream,
     limits: &framing::HeadLimits,
     wait: Deadline,
     then_within: Option<Duration>,
     shutdown: &ShutdownWatch,
     first: bool,
 ) -> Head {
-    let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     // Waiting for the first byte is idleness; from then on the whole head must arrive
     // within `header_timeout` (slowloris).
     let mut deadline = wait;
-    let mut started = false;
+    let mut started = !conn.pending().is_empty();
+    let pipelined = started && !first;
+    if started {
+        if let Some(within) = then_within {
+            deadline = Deadline::after(within);
+        }
+    }
     let mut shutdown = shutdown.clone();
     loop {
-        let read = deadline.bound(stream.read_buf(&mut buf));
+        if started {
+            let pending = conn.pending();
+            framing::normalize_version(pending);
+            match framing::check_head(pending, limits) {
+                Ok(HeadStatus::Complete { len, head }) => {
+                    return Head::Ready {
+                        len,
+                        head,
+                        pipelined,
+                    }
+                }
+                Ok(HeadStatus::Partial) => {}
+                Err(reject) => return Head::Refused(reject, pending.to_vec()),
+            }
+        }
+        let read = deadline.bound(conn.read_more());
         let read = if started || first {
             read.await
         } else if *shutdown.borrow() {
@@ -109,7 +129,7 @@ async fn read_head(
         match read {
             Err(_) if started => {
                 let reject = Reject::new(Code::RequestTimeout, "request head not received in time");
-                return Head::Refused(reject, buf);
+                return Head::Refused(reject, conn.pending().to_vec());
             }
             Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return Head::Closed,
             Ok(Ok(_)) => {}
@@ -119,15 +139,6 @@ async fn read_head(
             if let Some(within) = then_within {
                 deadline = Deadline::after(within);
             }
-        }
-        match framing::check_head(&buf, limits) {
-            Ok(HeadStatus::Complete { len, body }) => return Head::Ready { buf, len, body },
-            Ok(HeadStatus::Partial) => {
-                if buf.capacity() == buf.len() {
-                    buf.reserve(buf.len().min(limits.max_header_bytes));
-                }
-            }
-            Err(reject) => return Head::Refused(reject, buf),
         }
     }
 }
@@ -255,6 +266,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                 }
             };
         }
+        let mut conn = ClientStream::new(stream);
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut first = true;
         loop {
@@ -268,26 +280,31 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             } else {
                 (Deadline::after(KEEPALIVE_IDLE), Some(header_timeout))
             };
-            let head = read_head(&mut stream, &limits, wait, then_within, shutdown, first);
-            let (mut buf, len, body) = match head.await {
-                Head::Ready { buf, len, body } => (buf, len, body),
+            let read = read_head(&mut conn, &limits, wait, then_within, shutdown, first);
+            let (len, head, pipelined) = match read.await {
+                Head::Ready {
+                    len,
+                    head,
+                    pipelined,
+                } => (len, head, pipelined),
                 Head::Closed => return None,
-                Head::Refused(reject, buf) => {
-                    refuse(&mut stream, &self.shared, reject, &buf, true).await;
+                Head::Refused(reject, read) => {
+                    let mut stream: Stream = conn;
+                    refuse(&mut stream, &self.shared, reject, &read, true).await;
                     return None;
                 }
             };
             // The request's one snapshot, taken now that its head is complete.
             let policy = self.shared.policy.load_full();
             let max_requests = policy.client.max_requests_per_connection;
-            // A body stays in the connection until the proxy has decided on the head.
-            let stream_in = if body {
-                let rest = buf.split_off(len);
-                BodyStream::wrap(stream, rest)
-            } else {
-                stream
-            };
-            let mut session = ServerSession::new_http1(stream_in);
+            let mut head_bytes = conn.start_request(len, head.body, pipelined);
+            if let Some(cut) = head.absolute {
+                framing::to_origin_form(&mut head_bytes, cut);
+            }
+            // A client that sent its last request and ended its side gets its answer; the
+            // connection then closes.
+            let last = conn.client_ended() && conn.pending().is_empty();
+            let mut session = ServerSession::new_http1(conn);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => {
@@ -295,15 +312,19 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                     session.set_keepalive_reuses_remaining(Some(max_requests.saturating_sub(1)));
                 }
             }
-            if *shutdown.borrow() {
+            if *shutdown.borrow() || last {
                 session.set_keepalive(None);
             }
-            session.set_connection_user_context(Some(Box::new(Handover { policy })));
-            session.set_pipelined_prefix(buf);
+            let handover = Handover {
+                policy,
+                drop_underscored: head.drop_underscored,
+            };
+            session.set_connection_user_context(Some(Box::new(handover)));
+            session.set_pipelined_prefix(head_bytes);
             first = false;
             let reused = self.proxy.process_new_http(session, shutdown).await?;
             let (next, settings) = reused.consume();
-            stream = BodyStream::unwrap_spent(next)?;
+            conn = ClientStream::take_back(next)?;
             persisted = settings;
         }
     }

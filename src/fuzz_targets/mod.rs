@@ -31,18 +31,27 @@ pub fn config(data: &[u8]) {
     }
 }
 
-/// The request-head check on every prefix boundary a network read could produce.
+/// The request-head check (after the version normalization the front door applies), with
+/// each `underscores_in_headers` setting: a complete head is judged the same with anything
+/// appended; no head announces a body both ways.
 pub fn head(data: &[u8]) {
+    use crate::config::model::Underscores;
+    let Some((&setting, raw)) = data.split_first() else {
+        return;
+    };
     let limits = HeadLimits {
         max_uri_bytes: 256,
         max_header_bytes: 2048,
         max_headers: 32,
+        underscores: [Underscores::Drop, Underscores::Reject, Underscores::Allow]
+            [usize::from(setting % 3)],
     };
-    let whole = check_head(data, &limits);
+    let mut raw = raw.to_vec();
+    crate::front::framing::normalize_version(&mut raw);
+    let whole = check_head(&raw, &limits);
     if let Ok(HeadStatus::Complete { len, .. }) = whole {
-        assert!(len <= data.len());
-        // A complete head is judged the same with anything appended after it.
-        let mut more = data[..len].to_vec();
+        assert!(len <= raw.len());
+        let mut more = raw[..len].to_vec();
         more.extend_from_slice(b"GARBAGE");
         assert_eq!(
             check_head(&more, &limits).ok(),
@@ -51,26 +60,45 @@ pub fn head(data: &[u8]) {
     }
 }
 
-/// The strict chunked decoder: fed all at once or in two arbitrary pieces, the same outcome.
+/// The strict chunked decoder: fed all at once or in two arbitrary pieces, the same outcome,
+/// the same body, the same end; and its canonical re-framing decodes to the same body.
 pub fn chunked(data: &[u8]) {
+    use crate::front::chunked::{decode_into, frame, LAST_CHUNK};
     let Some((&split, body)) = data.split_first() else {
         return;
     };
     let limit = 4096;
     let mut whole = ChunkedDecoder::new(limit);
-    let at_once = whole.feed(body).map_err(|r| r.code);
+    let mut at_once = Vec::new();
+    let whole_result = decode_into(&mut whole, body, &mut at_once).map_err(|r| r.code);
     let cut = usize::from(split).min(body.len());
     let mut parts = ChunkedDecoder::new(limit);
-    let first = parts.feed(&body[..cut]).map_err(|r| r.code);
-    let in_two = match first {
-        Ok(false) => parts.feed(body).map_err(|r| r.code),
+    let mut in_two = Vec::new();
+    let split_result = match decode_into(&mut parts, &body[..cut], &mut in_two) {
+        Ok((used, false)) => {
+            assert_eq!(used, cut, "a partial step consumes everything it is given");
+            decode_into(&mut parts, &body[cut..], &mut in_two).map(|(n, done)| (n + cut, done))
+        }
         done => done,
-    };
-    assert_eq!(at_once, in_two, "split at {cut}");
-    if at_once == Ok(true) {
-        assert_eq!(whole.decoded, parts.decoded);
-        assert!(whole.decoded.len() as u64 <= limit);
-        assert!(whole.end().is_some_and(|e| e <= body.len()));
+    }
+    .map_err(|r| r.code);
+    assert_eq!(whole_result, split_result, "split at {cut}");
+    if let Ok((end, true)) = whole_result {
+        assert_eq!(at_once, in_two);
+        assert!(at_once.len() as u64 <= limit);
+        assert!(end <= body.len());
+        let mut canonical = bytes::BytesMut::new();
+        if !at_once.is_empty() {
+            frame(&at_once, &mut canonical);
+        }
+        canonical.extend_from_slice(LAST_CHUNK);
+        let mut again = Vec::new();
+        let mut d = ChunkedDecoder::new(limit);
+        assert_eq!(
+            decode_into(&mut d, &canonical, &mut again).ok(),
+            Some((canonical.len(), true))
+        );
+        assert_eq!(again, at_once);
     }
 }
 

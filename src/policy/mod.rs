@@ -73,6 +73,7 @@ pub struct HeadLimits {
     pub max_uri_bytes: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
+    pub underscores: crate::config::model::Underscores,
 }
 
 pub struct ClientPolicy {
@@ -153,6 +154,7 @@ impl Policy {
                     max_uri_bytes: cl.max_uri_bytes.0 as usize,
                     max_header_bytes: cl.max_header_bytes.0 as usize,
                     max_headers: cl.max_headers,
+                    underscores: cl.underscores_in_headers,
                 },
                 header_timeout: cl.header_timeout.0,
                 body_timeout: cl.body_timeout.0,

@@ -21,6 +21,8 @@ pub struct Ctx {
     pub(super) start: Instant,
     pub(super) route: Option<usize>,
     pub(super) request_id: Option<HeaderValue>,
+    /// The head carried header names with `_` that are dropped (`underscores_in_headers`).
+    pub(super) drop_underscored: bool,
     /// The request's trace (the client's, or one Rampart starts).
     pub(super) trace: Option<Trace>,
     /// What every step reads about the request (client IP included).
@@ -91,6 +93,7 @@ impl Ctx {
             start: Instant::now(),
             route: None,
             request_id: None,
+            drop_underscored: false,
             trace: None,
             facts: RequestFacts::default(),
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),

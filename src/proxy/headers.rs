@@ -96,6 +96,12 @@ pub(super) fn forward_headers(
             .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
         req.insert_header(wire::TRACEPARENT.clone(), value)?;
     }
+    if let Some(te) = req.headers.get(&http::header::TRANSFER_ENCODING) {
+        // The front door accepted `chunked` in any case; the app gets the canonical name.
+        if te.as_bytes() != b"chunked" {
+            req.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        }
+    }
     if ctx.prebuffered.is_some() {
         // The client already got its `100 Continue` from us with the body read ahead.
         req.remove_header(&http::header::EXPECT);
@@ -110,6 +116,19 @@ pub(super) fn forward_headers(
         req.set_uri(uri);
     }
     Ok(())
+}
+
+/// Removes every header whose name has an `_` (`client.underscores_in_headers: drop`).
+pub(super) fn drop_underscored(req: &mut RequestHeader) {
+    let names: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|n| n.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in names {
+        req.remove_header(&name);
+    }
 }
 
 /// The request's id (kept when sane, else new), its trace, its peer, its client address

@@ -11,6 +11,7 @@ mod resilience;
 mod steps;
 mod verdict;
 
+use crate::front::client_stream::ClientStream;
 use crate::front::Handover;
 use crate::guards::forwarded::mint_request_id;
 use crate::guards::rate_limit::decide;
@@ -53,7 +54,10 @@ pub struct RampartProxy {
 }
 
 impl RampartProxy {
-    fn identify(&self, session: &Session, ctx: &mut Ctx, policy: &Policy) {
+    fn identify(&self, session: &mut Session, ctx: &mut Ctx, policy: &Policy) {
+        if ctx.drop_underscored {
+            headers::drop_underscored(session.req_header_mut());
+        }
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -79,6 +83,7 @@ impl ProxyHttp for RampartProxy {
     ) {
         if let Ok(handover) = carried.downcast::<Handover>() {
             ctx.policy = Some(handover.policy);
+            ctx.drop_underscored = handover.drop_underscored;
         }
     }
 
@@ -359,7 +364,13 @@ impl ProxyHttp for RampartProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let Some(reject) = crate::failure::classify(e) else {
+        // A malformed chunk found while the body streamed: the app got an incomplete body.
+        let framing = session
+            .downstream_session
+            .stream()
+            .and_then(ClientStream::of)
+            .and_then(ClientStream::take_failure);
+        let Some(reject) = framing.or_else(|| crate::failure::classify(e)) else {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,

@@ -5,7 +5,7 @@
 
 use super::verdict::Verdict;
 use super::{Ctx, RampartProxy};
-use crate::front::body_stream::{BodyStream, Plan, ReadAhead};
+use crate::front::client_stream::{ClientStream, Plan, ReadAhead};
 use crate::guards::rate_limit::decide::{self, Keys, Limits};
 use crate::guards::{access, body, cors, routing, schema, uploads};
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
@@ -204,7 +204,7 @@ impl RampartProxy {
     }
 
     /// Reads the whole body before the app is contacted (schema, uploads, small limits),
-    /// from the front door's [`BodyStream`], which then hands Pingora the raw bytes to
+    /// from the front door's [`ClientStream`], which then hands Pingora the body to
     /// forward. A declared length over the limit on a shadow route streams unread.
     pub(super) async fn read_ahead(
         session: &mut Session,
@@ -221,11 +221,14 @@ impl RampartProxy {
         }
         let plan = Plan {
             limit: route.max_body_bytes,
-            length: facts.declared_length,
             expect_continue: facts.expect_continue,
             shadow: route.shadow,
         };
-        let Some(body) = session.downstream_session.stream().and_then(BodyStream::of) else {
+        let Some(body) = session
+            .downstream_session
+            .stream()
+            .and_then(ClientStream::of)
+        else {
             return Ok(Verdict::Pass);
         };
         match body.read_ahead(plan, policy.client.body_timeout).await {

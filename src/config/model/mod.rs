@@ -122,6 +122,21 @@ pub struct Client {
     /// Extension: routes whose `max_body_bytes` is at most this have their whole body
     /// read before the app is contacted (so a refused body never reaches it).
     pub buffer_body_bytes: ByteSize,
+    pub underscores_in_headers: Underscores,
+}
+
+/// `client.underscores_in_headers`: header names with `_` (WSGI servers map `X_Api_Key`
+/// and `X-Api-Key` to the same variable, so such a name could pass as another header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Underscores {
+    /// As NGINX: such headers never reach the app; the request is served.
+    #[default]
+    Drop,
+    /// 400.
+    Reject,
+    /// Forwarded as sent.
+    Allow,
 }
 
 impl Default for Client {
@@ -137,6 +152,7 @@ impl Default for Client {
             max_requests_per_connection: 1000,
             max_connections: 10_000,
             buffer_body_bytes: ByteSize(1 << 20),
+            underscores_in_headers: Underscores::Drop,
         }
     }
 }
