@@ -21,6 +21,10 @@ pub fn classify(e: &Error) -> Option<Reject> {
             }
             code => Reject::new(Code::BadRequest, "request refused").with_status(code),
         },
+        // The app's response could not be parsed (SPEC §5: a malformed response).
+        InvalidHTTPHeader if e.esource() == &ErrorSource::Upstream => {
+            Reject::new(Code::BadGateway, "the app's response is malformed")
+        }
         _ => match e.esource() {
             ErrorSource::Upstream => {
                 Reject::new(Code::UpstreamUnavailable, "the app could not be reached")
@@ -75,6 +79,10 @@ mod tests {
             Some((Code::UpstreamUnavailable, 502))
         );
         assert_eq!(code(&down(ErrorType::ConnectionClosed)), None);
+        assert_eq!(
+            code(&up(ErrorType::InvalidHTTPHeader)),
+            Some((Code::BadGateway, 502))
+        );
         assert_eq!(
             code(&down(ErrorType::InvalidHTTPHeader)),
             Some((Code::BadRequest, 400))

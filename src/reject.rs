@@ -24,6 +24,8 @@ pub enum Code {
     Overloaded,
     UpstreamUnavailable,
     UpstreamTimeout,
+    /// The app's response is malformed (SPEC §5).
+    BadGateway,
     /// Admin endpoints: a missing or wrong `Authorization: Bearer` token.
     Unauthorized,
     Internal,
@@ -47,6 +49,7 @@ impl Code {
             Code::Overloaded => "overloaded",
             Code::UpstreamUnavailable => "upstream_unavailable",
             Code::UpstreamTimeout => "upstream_timeout",
+            Code::BadGateway => "bad_gateway",
             Code::Unauthorized => "unauthorized",
             Code::Internal => "internal_error",
         }
@@ -69,6 +72,7 @@ impl Code {
             Code::CircuitOpen | Code::Overloaded => 503,
             Code::UpstreamUnavailable => 502,
             Code::UpstreamTimeout => 504,
+            Code::BadGateway => 502,
             Code::Unauthorized => 401,
             Code::Internal => 500,
         }
@@ -78,7 +82,7 @@ impl Code {
     fn closes_connection(self) -> bool {
         matches!(
             self,
-            Code::BodyTooLarge | Code::BadRequest | Code::RequestTimeout
+            Code::BodyTooLarge | Code::BadRequest | Code::RequestTimeout | Code::BadGateway
         )
     }
 }

@@ -39,8 +39,8 @@ fn each_fault_gets_the_right_answer_quickly() {
         ("/reset", None, None),
         ("/silent", Some(504), Some("upstream_timeout")),
         ("/slow-headers", Some(504), Some("upstream_timeout")),
-        ("/malformed", Some(502), Some("upstream_unavailable")),
-        ("/huge-headers", Some(502), Some("upstream_unavailable")),
+        ("/malformed", Some(502), Some("bad_gateway")),
+        ("/huge-headers", Some(502), Some("bad_gateway")),
         ("/truncated", None, None),
         ("/ok", Some(200), None),
     ] {

@@ -32,6 +32,8 @@ pub struct Ctx {
     /// The normalized path when it differs from what the client sent.
     pub(super) rewritten_path: Option<String>,
     pub(super) rejected: Option<Code>,
+    /// The app's response head was malformed: answered 502 `bad_gateway` instead.
+    pub(super) bad_response: Option<crate::reject::Reject>,
     /// Codes that would have rejected this request on a `shadow: true` route.
     pub(super) shadow: Vec<&'static str>,
     pub(super) body: BodyCounter,
@@ -100,6 +102,7 @@ impl Ctx {
             peer_trusted: false,
             rewritten_path: None,
             rejected: None,
+            bad_response: None,
             shadow: Vec::new(),
             body: BodyCounter::default(),
             prebuffered: None,

@@ -17,6 +17,7 @@ use crate::guards::forwarded::mint_request_id;
 use crate::guards::rate_limit::decide;
 use crate::policy::Policy;
 use crate::state::Shared;
+use crate::upstream::response_check;
 use crate::upstream::retry::Reason;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -45,9 +46,6 @@ macro_rules! decide {
 fn no_route() -> Box<Error> {
     Error::explain(ErrorType::InternalError, "no route after routing")
 }
-
-/// The largest response head accepted from the app (Envoy's default is 60 KiB).
-const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
@@ -243,17 +241,17 @@ impl ProxyHttp for RampartProxy {
         if let Some(start) = ctx.upstream_start {
             ctx.upstream_time = Some(start.elapsed());
         }
-        // An app sending a huge head is broken (or hostile); NGINX and Envoy refuse it too.
-        let head_bytes: usize = resp
+        let asked_upgrade = session
+            .req_header()
             .headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 4)
-            .sum();
-        if head_bytes > MAX_RESPONSE_HEAD_BYTES {
-            return Error::e_explain(
-                ErrorType::HTTPStatus(502),
-                "the app's response head is over 64 KiB",
-            );
+            .contains_key(http::header::UPGRADE);
+        if let Err(reject) =
+            response_check::check(resp.status.as_u16(), &resp.headers, asked_upgrade)
+        {
+            // Answered by `fail_to_proxy`; a broken app counts as a failure for its breaker.
+            let detail = reject.detail.to_string();
+            ctx.bad_response = Some(reject);
+            return Error::e_explain(ErrorType::HTTPStatus(502), detail);
         }
         let code = resp.status.as_u16();
         let retry_listed = ctx
@@ -370,7 +368,8 @@ impl ProxyHttp for RampartProxy {
             .stream()
             .and_then(ClientStream::of)
             .and_then(ClientStream::take_failure);
-        let Some(reject) = framing.or_else(|| crate::failure::classify(e)) else {
+        let reject = framing.or_else(|| ctx.bad_response.take());
+        let Some(reject) = reject.or_else(|| crate::failure::classify(e)) else {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,

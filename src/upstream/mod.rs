@@ -3,5 +3,6 @@
 pub mod admission;
 pub mod breaker;
 pub mod health;
+pub mod response_check;
 pub mod retry;
 pub mod select;

@@ -3,7 +3,9 @@
 //! `/reset` (partial response, then a TCP reset), `/silent` (reads, never answers),
 //! `/slow-headers` (status line, then nothing), `/truncated` (Content-Length 100, 10 bytes,
 //! close), `/malformed` (a status line that is not HTTP), `/huge-headers` (a 200 KiB header),
-//! `/health-fail` (503), anything else 200 "ok". Counts the requests it read.
+//! `/health-fail` (503), malformed response framing (`/cl-list`, `/cl-twice`, `/cl-invalid`,
+//! `/te-xchunked`, `/unsolicited-101`, `/continue-with-body`), anything else 200 "ok". Counts
+//! the requests it read.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -105,6 +107,38 @@ fn serve(mut conn: TcpStream, count: &AtomicUsize) {
                 let _ = conn.write_all(
                     format!("HTTP/1.1 200 OK\r\nX-Big: {big}\r\nContent-Length: 2\r\n\r\nok")
                         .as_bytes(),
+                );
+                true
+            }
+            "/cl-list" => {
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok");
+                false
+            }
+            "/cl-twice" => {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+                );
+                false
+            }
+            "/cl-invalid" => {
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\nok");
+                true
+            }
+            "/te-xchunked" => {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                );
+                false
+            }
+            "/unsolicited-101" => {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: upgrade\r\n\r\nRAW BYTES",
+                );
+                true
+            }
+            "/continue-with-body" => {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                 );
                 true
             }
