@@ -35,7 +35,13 @@ impl HealthChecks {
                 let (path, timeout, thresholds) =
                     (check.path.clone(), check.timeout, check.thresholds);
                 tokio::spawn(async move {
-                    let outcome = probe::http(&label, &label, &path, timeout).await;
+                    // A unix socket has no host name: the app is asked as `localhost`.
+                    let host = if label.starts_with("unix:") {
+                        "localhost"
+                    } else {
+                        &label
+                    };
+                    let outcome = probe::http(&label, host, &path, timeout).await;
                     if let Err(e) = &outcome {
                         tracing::debug!(upstream = %name, endpoint = %label, error = %e, "health check failed");
                     }

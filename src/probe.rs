@@ -4,17 +4,41 @@
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// What a probe found: up (with its latency) or the reason it is down.
 pub type Outcome = Result<Duration, String>;
 
-/// `GET path` on `addr` (whose `Host` is `host`); up on a 2xx or 3xx status.
+/// `GET path` on `addr` (`host:port` or `unix:/path`, whose `Host` is `host`); up on a 2xx
+/// or 3xx status.
 pub async fn http(addr: &str, host: &str, path: &str, timeout: Duration) -> Outcome {
     let started = Instant::now();
     let run = async {
-        let mut stream = connect(addr).await?;
+        match addr.strip_prefix("unix:") {
+            Some(socket) => {
+                let stream = tokio::net::UnixStream::connect(socket)
+                    .await
+                    .map_err(|e| lower_first(&e.to_string()))?;
+                get(stream, host, path).await
+            }
+            None => get(connect(addr).await?, host, path).await,
+        }
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(())) => Ok(started.elapsed()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no answer within {}ms", timeout.as_millis())),
+    }
+}
+
+/// Sends the GET on `stream` and reads the status line.
+async fn get<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    host: &str,
+    path: &str,
+) -> Result<(), String> {
+    {
         stream
             .write_all(&request(host, path))
             .await
@@ -41,11 +65,6 @@ pub async fn http(addr: &str, host: &str, path: &str, timeout: Duration) -> Outc
                 return Err("status line too long".to_string());
             }
         }
-    };
-    match tokio::time::timeout(timeout, run).await {
-        Ok(Ok(())) => Ok(started.elapsed()),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("no answer within {}ms", timeout.as_millis())),
     }
 }
 

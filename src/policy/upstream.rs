@@ -77,12 +77,11 @@ pub(super) fn compile_upstream(
 ) -> Result<UpstreamPolicy, CompileError> {
     let mut endpoints = Vec::with_capacity(u.endpoints.len());
     for ep in &u.endpoints {
-        let addr = resolve(ep).map_err(|reason| CompileError::Resolve {
+        let mut peer = peer(ep).map_err(|reason| CompileError::Resolve {
             upstream: name.to_string(),
             endpoint: ep.clone(),
             reason,
         })?;
-        let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(u.connect_timeout.0);
         peer.options.total_connection_timeout = Some(u.connect_timeout.0);
         peer.options.read_timeout = Some(u.read_timeout.0);
@@ -176,6 +175,14 @@ fn admission_limits(u: &Upstream) -> AdmissionLimits {
         max_in_flight: u.max_in_flight.map(|n| n as usize),
         queue_max: queue.max,
         queue_timeout: queue.timeout.0,
+    }
+}
+
+/// The peer of `host:port` or `unix:/path`.
+fn peer(endpoint: &str) -> Result<HttpPeer, String> {
+    match endpoint.strip_prefix("unix:") {
+        Some(path) => HttpPeer::new_uds(path, false, String::new()).map_err(|e| e.to_string()),
+        None => resolve(endpoint).map(|addr| HttpPeer::new(addr, false, String::new())),
     }
 }
 

@@ -184,11 +184,11 @@ fn upstream(path: &str, u: &Upstream, p: &mut Problems) {
     if u.endpoints.is_empty() {
         p.at(
             &join_key(path, "endpoints"),
-            "needs at least one endpoint (host:port)",
+            "needs at least one endpoint (host:port or unix:/path)",
         );
     }
     for (i, ep) in u.endpoints.iter().enumerate() {
-        if let Err(msg) = host_port(ep) {
+        if let Err(msg) = endpoint(ep) {
             p.at(&join_index(&join_key(path, "endpoints"), i), msg);
         }
     }
@@ -281,6 +281,28 @@ fn upstream(path: &str, u: &Upstream, p: &mut Problems) {
 }
 
 /// `host:port` with a valid port; the host is an IP or a DNS name resolved at start.
+/// The longest unix socket path (`sun_path` holds 108 bytes with the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// `host:port`, or `unix:/absolute/path` (gunicorn `--bind unix:`, uvicorn `--uds`).
+fn endpoint(s: &str) -> Result<(), String> {
+    let Some(path) = s.strip_prefix("unix:") else {
+        return host_port(s);
+    };
+    if !path.starts_with('/') {
+        return Err(format!(
+            "a unix socket path must be absolute, got \"{path}\""
+        ));
+    }
+    if path.len() > MAX_SOCKET_PATH || path.contains('\0') {
+        return Err(format!(
+            "a unix socket path has at most {MAX_SOCKET_PATH} bytes and no NUL, got {} bytes",
+            path.len()
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn host_port(s: &str) -> Result<(), String> {
     if s.parse::<SocketAddr>().is_ok() {
         return Ok(());
