@@ -26,6 +26,9 @@ pub enum Code {
     UpstreamTimeout,
     /// The app's response is malformed (SPEC §5).
     BadGateway,
+    /// A streamed response ended because the app went quiet past the read timeout (logged
+    /// only: the response was already under way).
+    StreamIdle,
     /// Admin endpoints: a missing or wrong `Authorization: Bearer` token.
     Unauthorized,
     Internal,
@@ -50,6 +53,7 @@ impl Code {
             Code::UpstreamUnavailable => "upstream_unavailable",
             Code::UpstreamTimeout => "upstream_timeout",
             Code::BadGateway => "bad_gateway",
+            Code::StreamIdle => "stream_idle",
             Code::Unauthorized => "unauthorized",
             Code::Internal => "internal_error",
         }
@@ -73,6 +77,8 @@ impl Code {
             Code::UpstreamUnavailable => 502,
             Code::UpstreamTimeout => 504,
             Code::BadGateway => 502,
+            // Never answered: the response head had gone out already.
+            Code::StreamIdle => 504,
             Code::Unauthorized => 401,
             Code::Internal => 500,
         }

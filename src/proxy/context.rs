@@ -34,6 +34,8 @@ pub struct Ctx {
     pub(super) rejected: Option<Code>,
     /// The app's response head was malformed: answered 502 `bad_gateway` instead.
     pub(super) bad_response: Option<crate::reject::Reject>,
+    /// The app's response head went to the client (from then on the route timeout is over).
+    pub(super) response_forwarded: bool,
     /// Codes that would have rejected this request on a `shadow: true` route.
     pub(super) shadow: Vec<&'static str>,
     pub(super) body: BodyCounter,
@@ -103,6 +105,7 @@ impl Ctx {
             rewritten_path: None,
             rejected: None,
             bad_response: None,
+            response_forwarded: false,
             shadow: Vec::new(),
             body: BodyCounter::default(),
             prebuffered: None,

@@ -319,6 +319,7 @@ impl ProxyHttp for RampartProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
+        ctx.response_forwarded = true;
         decorate(resp, ctx, true);
         let value = ctx.rate_limit.take();
         let policy_header = ctx
@@ -326,23 +327,6 @@ impl ProxyHttp for RampartProxy {
             .and_then(|r| r.limit_policy_header.as_ref());
         decide::apply(resp, policy_header, value);
         Ok(())
-    }
-
-    fn upstream_response_body_filter(
-        &self,
-        _session: &mut Session,
-        _body: &mut Option<Bytes>,
-        _end_of_stream: bool,
-        ctx: &mut Ctx,
-    ) -> Result<Option<Duration>> {
-        // The route's total timeout also covers a body that trickles in.
-        if ctx.deadline.is_some_and(|d| Instant::now() > d) {
-            return Error::e_explain(
-                ErrorType::ReadTimedout,
-                "route timeout reached while streaming the response",
-            );
-        }
-        Ok(None)
     }
 
     fn suppress_proxy_warn_log(
@@ -362,6 +346,14 @@ impl ProxyHttp for RampartProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        if resilience::stream_went_idle(ctx, e) {
+            // The response was under way: nothing to answer, a code for the log.
+            ctx.rejected = Some(crate::reject::Code::StreamIdle);
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         // A malformed chunk found while the body streamed: the app got an incomplete body.
         let framing = session
             .downstream_session

@@ -38,6 +38,10 @@ impl RampartProxy {
         };
         let failed = match (ctx.upstream_status, error) {
             (Some(status), None) => Some(upstream.failure_statuses.contains(&status)),
+            // A stream that went quiet after its head was answered by a working app.
+            (Some(status), Some(e)) if stream_went_idle(ctx, e) => {
+                Some(upstream.failure_statuses.contains(&status))
+            }
             // A response that broke off mid-way is a failure of the app too.
             (Some(_), Some(e)) if e.esource() == &ErrorSource::Upstream => Some(true),
             (None, Some(e)) if e.esource() == &ErrorSource::Upstream => Some(true),
@@ -137,4 +141,12 @@ pub(super) fn reason_of(e: &Error, retrying_status: Option<u16>) -> Option<Reaso
         }
         _ => None,
     }
+}
+
+/// Whether `e` ended a response that was already being forwarded because the app went
+/// quiet longer than the read timeout (SPEC: `stream_idle`, not a breaker failure).
+pub(super) fn stream_went_idle(ctx: &Ctx, e: &Error) -> bool {
+    ctx.response_forwarded
+        && e.esource() == &ErrorSource::Upstream
+        && matches!(e.etype(), pingora::ErrorType::ReadTimedout)
 }
