@@ -69,6 +69,11 @@ if [ "${RAMPART_TEST:-0}" = 1 ]; then
   fi
   export PATH="$TOOLS/bin:$PATH"
 fi
+if [ "${RAMPART_TEST:-0}" = 1 ] && ! "$PYTHON" -c 'import websockets' >/dev/null 2>&1; then
+  # The WebSocket routes' tests run a real WebSocket app and client.
+  echo "==> installing websockets (pip)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check websockets==17.4
+fi
 if ! "$PYTHON" -c 'import flask, gunicorn' >/dev/null 2>&1; then
   echo "==> installing the example app's Python packages (pip)"
   "$PYTHON" -m pip install -q --disable-pip-version-check -r "$(dirname "${BASH_SOURCE[0]}")/../examples/legacy_app/requirements.txt"

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub upstream_endpoint_up: IntGaugeVec,
     pub dependency_up: IntGaugeVec,
     pub rate_limit_keys: IntGaugeVec,
+    pub websocket_connections: IntGaugeVec,
     /// Extension: requests decided by `on_error` because the shared store failed.
     pub rate_limit_store_errors_total: IntCounterVec,
     pub config_reloads_total: IntCounterVec,
@@ -183,6 +184,12 @@ impl Metrics {
                 &r,
                 "rampart_rate_limit_keys",
                 "Rate-limit keys tracked",
+                &["route"],
+            )?,
+            websocket_connections: gauge(
+                &r,
+                "rampart_websocket_connections",
+                "Open upgraded (WebSocket) connections",
                 &["route"],
             )?,
             rate_limit_store_errors_total: counter(

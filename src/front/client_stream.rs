@@ -68,6 +68,8 @@ enum Body {
     Chunked(ChunkedDecoder),
     /// No body, or all of it was read.
     Done,
+    /// The connection switched protocols (WebSocket): everything passes through.
+    Tunnel,
 }
 
 struct Inner {
@@ -123,6 +125,7 @@ impl ClientStream {
     pub fn take_back(stream: Stream) -> Option<Box<ClientStream>> {
         let mut conn = stream.into_any().downcast::<ClientStream>().ok()?;
         let inner = conn.inner_mut();
+        // An upgraded connection never carries another HTTP request.
         let spent = matches!(inner.body, Body::Done | Body::Exact(0)) && inner.framed.is_empty();
         if !spent || inner.failure.is_some() {
             return None;
@@ -183,6 +186,12 @@ impl ClientStream {
         head
     }
 
+    /// The app switched protocols: from now on the client's bytes (those already waiting
+    /// first) pass through untouched.
+    pub fn tunnel(&self) {
+        self.lock().body = Body::Tunnel;
+    }
+
     /// A framing error found while the body streamed (the connection is not reused).
     pub fn take_failure(&self) -> Option<Reject> {
         self.lock().failure.clone()
@@ -205,6 +214,8 @@ impl ClientStream {
             ),
             Body::Chunked(_) => read_chunked_ahead(&mut io, &mut pending, plan, gap).await,
             Body::Done => (ReadAhead::Ready(Some(Bytes::new())), Body::Done),
+            // Never read ahead: a tunnel starts after the request.
+            Body::Tunnel => (ReadAhead::Ready(None), Body::Tunnel),
         };
         let mut inner = self.lock();
         inner.pending = pending;
@@ -302,6 +313,24 @@ impl Inner {
         }
     }
 
+    /// An upgraded connection: what waited first, then the socket.
+    fn poll_tunnel(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(buf.remaining());
+            buf.put_slice(&self.pending[..n]);
+            self.pending.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        if self.eof {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+
     /// After the body: what the client sends next waits in `pending` for the front door.
     fn poll_after_body(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         loop {
@@ -338,6 +367,7 @@ impl AsyncRead for ClientStream {
     ) -> Poll<std::io::Result<()>> {
         let inner = self.get_mut().inner_mut();
         match &inner.body {
+            Body::Tunnel => inner.poll_tunnel(cx, buf),
             Body::Exact(left) if *left > 0 => inner.poll_exact(cx, buf, *left),
             Body::Chunked(_) => inner.poll_chunked(cx, buf),
             _ if !inner.framed.is_empty() => inner.poll_chunked(cx, buf),

@@ -10,3 +10,4 @@ pub mod schema;
 pub mod security_headers;
 pub mod trace;
 pub mod uploads;
+pub mod websocket;

@@ -9,6 +9,7 @@ use crate::guards::cors::CorsPolicy;
 use crate::guards::rate_limit::{compile, RouteLimit};
 use crate::guards::routing::RouteMatcher;
 use crate::guards::security_headers::HeaderSet;
+use crate::guards::websocket::WebSocketPolicy;
 use crate::guards::{access, schema};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ pub struct RoutePolicy {
     pub headers: Arc<HeaderSet>,
     /// The route's `cors`, else the top-level one.
     pub cors: Option<Arc<CorsPolicy>>,
+    /// `websocket:`: upgrades are forwarded on this route.
+    pub websocket: Option<WebSocketPolicy>,
 }
 
 pub struct FallbackResponse {
@@ -106,6 +109,9 @@ pub(super) fn compile(
         name: r.name.clone(),
         upstream,
         timeout: r.timeout.map(|t| t.0),
+        websocket: r.websocket.as_ref().map(|w| WebSocketPolicy {
+            idle_timeout: w.idle_timeout.0,
+        }),
         max_body_bytes,
         allow_ips: r
             .allow_ips

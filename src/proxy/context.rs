@@ -4,6 +4,7 @@ use crate::facts::RequestFacts;
 use crate::guards::body::BodyCounter;
 use crate::guards::cors::CorsHeaders;
 use crate::guards::trace::Trace;
+use crate::guards::websocket::WebSocketState;
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::Code;
 use crate::upstream::admission::Slot;
@@ -36,6 +37,8 @@ pub struct Ctx {
     pub(super) bad_response: Option<crate::reject::Reject>,
     /// The app's response head went to the client (from then on the route timeout is over).
     pub(super) response_forwarded: bool,
+    /// WebSocket routes' slice: asked to upgrade, upgraded.
+    pub(super) websocket: WebSocketState,
     /// Codes that would have rejected this request on a `shadow: true` route.
     pub(super) shadow: Vec<&'static str>,
     pub(super) body: BodyCounter,
@@ -106,6 +109,7 @@ impl Ctx {
             rejected: None,
             bad_response: None,
             response_forwarded: false,
+            websocket: WebSocketState::default(),
             shadow: Vec::new(),
             body: BodyCounter::default(),
             prebuffered: None,

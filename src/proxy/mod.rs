@@ -9,6 +9,7 @@ mod finish;
 mod headers;
 mod resilience;
 mod steps;
+mod upgrade;
 mod verdict;
 
 use crate::front::client_stream::ClientStream;
@@ -109,6 +110,7 @@ impl ProxyHttp for RampartProxy {
             .ok_or_else(no_route)?;
         let upstream = &policy.upstreams[route.upstream];
         decide!(self, session, ctx, Self::ip_rules(ctx, route));
+        decide!(self, session, ctx, Self::websocket(session, ctx, route));
         decide!(
             self,
             session,
@@ -141,6 +143,7 @@ impl ProxyHttp for RampartProxy {
         decide!(self, session, ctx, Self::uploads(ctx, route).await);
         // Gaps between body reads are bounded by `client.body_timeout`.
         session.set_read_timeout(Some(policy.client.body_timeout));
+
         Ok(false)
     }
 
@@ -156,6 +159,10 @@ impl ProxyHttp for RampartProxy {
         else {
             return Ok(());
         };
+        if ctx.websocket.upgraded {
+            // WebSocket frames are not a request body.
+            return Ok(());
+        }
         let route = &policy.routes[index];
         if let Err(reject) = ctx.body.add(chunk.len(), route.max_body_bytes) {
             if route.shadow {
@@ -174,7 +181,7 @@ impl ProxyHttp for RampartProxy {
         Ok(())
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let policy = Arc::clone(self.policy(ctx)?);
         let route = ctx
             .route
@@ -215,6 +222,7 @@ impl ProxyHttp for RampartProxy {
             peer.options.connection_timeout = Some(upstream.connect_timeout.min(left));
             peer.options.total_connection_timeout = peer.options.connection_timeout;
         }
+        Self::upgrade_timeouts(session, ctx, &mut peer);
         ctx.endpoint = Some(index);
         ctx.upstream_start = Some(now);
         Ok(peer)
@@ -241,10 +249,7 @@ impl ProxyHttp for RampartProxy {
         if let Some(start) = ctx.upstream_start {
             ctx.upstream_time = Some(start.elapsed());
         }
-        let asked_upgrade = session
-            .req_header()
-            .headers
-            .contains_key(http::header::UPGRADE);
+        let asked_upgrade = ctx.websocket.requested.is_some();
         if let Err(reject) =
             response_check::check(resp.status.as_u16(), &resp.headers, asked_upgrade)
         {
@@ -254,6 +259,10 @@ impl ProxyHttp for RampartProxy {
             return Error::e_explain(ErrorType::HTTPStatus(502), detail);
         }
         let code = resp.status.as_u16();
+        if code == 101 {
+            self.upgraded(session, ctx);
+            return Ok(());
+        }
         let retry_listed = ctx
             .upstream_policy()
             .and_then(|u| u.retry.as_ref())
@@ -385,6 +394,7 @@ impl ProxyHttp for RampartProxy {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         self.finish_breaker_call(ctx, _e);
+        self.upgrade_finished(ctx);
         // The app is done with this request: its slot goes to the next one now.
         ctx.slot = None;
         self.finish(session, ctx);

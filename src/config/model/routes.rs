@@ -37,6 +37,20 @@ pub struct Route {
     pub cors: Option<Cors>,
     #[serde(default)]
     pub uploads: Option<Uploads>,
+    #[serde(default)]
+    pub websocket: Option<WebSocket>,
+}
+
+/// `websocket:` on a route: `Upgrade: websocket` is forwarded there.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebSocket {
+    /// Closed after this long without a byte (default 10 minutes).
+    #[serde(default = "default_websocket_idle")]
+    pub idle_timeout: ConfigDuration,
+}
+
+fn default_websocket_idle() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_secs(600))
 }
 
 fn yes() -> bool {

@@ -1,0 +1,145 @@
+//! WebSocket routes (SPEC §2 `websocket:`), against a real WebSocket app and client (the
+//! Python `websockets` package, installed by ./test).
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn support(script: &str) -> String {
+    format!("{}/tests/support/{script}", env!("CARGO_MANIFEST_DIR"))
+}
+
+struct WsApp {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Drop for WsApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ws_app() -> WsApp {
+    let mut child = Command::new(python())
+        .arg(support("ws_app.py"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with websockets (./test installs it)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("ws app did not start: {line:?}"))
+        .parse()
+        .unwrap();
+    WsApp { addr, child }
+}
+
+/// Runs a client scenario to its end; its JSON result.
+fn client_run(url: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(support("ws_client.py"))
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("null"))
+        .unwrap_or_else(|_| panic!("client: {stdout} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Starts a client holding `n` sockets; returns once they are open.
+fn hold(url: &str, n: usize) -> (Child, ChildStdin, BufReader<ChildStdout>) {
+    let mut child = Command::new(python())
+        .arg(support("ws_client.py"))
+        .args([url, "hold", &n.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("\"open\""), "sockets not opened: {line}");
+    (child, stdin, out)
+}
+
+const ROUTES: &str = "  - name: live\n    match: { path_prefix: /ws }\n    upstream: app\n    timeout: 1s\n    max_body_bytes: 1KiB\n    websocket: { idle_timeout: 10m }\n  - { name: plain, match: { path_prefix: / }, upstream: app }";
+
+fn ws_config(app: SocketAddr, extra_upstream: &str) -> String {
+    config(app, ROUTES).replace(
+        "    read_timeout: 5s\n",
+        &format!("    read_timeout: 5s\n{extra_upstream}"),
+    )
+}
+
+#[test]
+fn messages_echo_through_and_nothing_after_the_101_counts_as_body() {
+    let app = ws_app();
+    let p = start(&ws_config(app.addr, ""));
+    let url = format!("ws://{}/ws/echo", p.addr);
+    // 1,000 messages and a 4 MiB one through a route whose max_body_bytes is 1 KiB.
+    assert_eq!(client_run(&url, &["echo"])["ok"], true);
+    // Open longer than the route's 1 s timeout.
+    assert_eq!(client_run(&url, &["pause", "1.5"])["ok"], true);
+}
+
+#[test]
+fn open_sockets_hold_no_slot_toward_the_app() {
+    // Found on 0.1: two idle sockets with max_in_flight: 2 made every GET wait, then 503.
+    let app = ws_app();
+    let p = start(&ws_config(
+        app.addr,
+        "    max_in_flight: 2\n    queue: { max: 0, timeout: 1s }\n",
+    ));
+    let url = format!("ws://{}/ws/echo", p.addr);
+    let (mut child, mut stdin, mut out) = hold(&url, 3);
+    let c = client();
+    for _ in 0..5 {
+        assert_eq!(c.get(p.url("/plain")).send().unwrap().status(), 200);
+    }
+    assert_eq!(
+        metric(&p, "rampart_websocket_connections{route=\"live\"}"),
+        Some(3.0)
+    );
+    stdin.write_all(b"done\n").unwrap();
+    drop(stdin);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let _ = child.wait();
+    assert!(line.contains("\"alive\": 3"), "{line}");
+    assert!(eventually(|| metric(
+        &p,
+        "rampart_websocket_connections{route=\"live\"}"
+    ) == Some(0.0)));
+}
+
+#[test]
+fn an_idle_socket_is_closed_after_idle_timeout() {
+    let app = ws_app();
+    let yaml = ws_config(app.addr, "").replace("idle_timeout: 10m", "idle_timeout: 300ms");
+    let p = start(&yaml);
+    let url = format!("ws://{}/ws/echo", p.addr);
+    assert_eq!(client_run(&url, &["wait-close"])["closed"], true);
+}
+
+#[test]
+fn upgrade_is_forwarded_only_on_websocket_routes() {
+    // Found on 0.1: `Upgrade: websocket` was forwarded on every route.
+    let app = ws_app();
+    let p = start(&ws_config(app.addr, ""));
+    let elsewhere = format!("ws://{}/chat", p.addr);
+    let result = client_run(&elsewhere, &["echo"]);
+    assert!(result.get("status").is_some_and(|s| s != 101), "{result}");
+}
