@@ -34,7 +34,8 @@ pub struct FixedSettings {
     listen: String,
     admin_listen: String,
     threads: Option<usize>,
-    tls: Option<(String, String)>,
+    /// TLS on or off (the files and `min_version` are reloadable).
+    tls: bool,
 }
 
 impl FixedSettings {
@@ -43,11 +44,7 @@ impl FixedSettings {
             listen: c.server.listen.clone(),
             admin_listen: c.server.admin_listen.clone(),
             threads: c.server.threads,
-            tls: c
-                .server
-                .tls
-                .as_ref()
-                .map(|t| (t.cert_file.clone(), t.key_file.clone())),
+            tls: c.server.tls.is_some(),
         }
     }
 
@@ -124,7 +121,7 @@ mod tests {
             listen: listen.into(),
             admin_listen: "127.0.0.1:9901".into(),
             threads,
-            tls: None,
+            tls: false,
         }
     }
 

@@ -31,6 +31,7 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod time_math;
+pub mod tls;
 pub mod upstream;
 
 pub use server::{build, BuildError, BuildOptions, Rampart};

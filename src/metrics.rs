@@ -15,6 +15,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 pub struct Metrics {
     registry: Registry,
+    /// The served certificate's notAfter (registered when TLS is on).
+    tls_certificate_expiry: Gauge,
     /// Cached handles of the per-request families below (the hot path uses these).
     pub per_request: RequestMetrics,
     pub requests_total: IntCounterVec,
@@ -207,7 +209,22 @@ impl Metrics {
             config_generation,
             config_last_reload_success_timestamp_seconds: last_reload,
             registry: r,
+            tls_certificate_expiry: Gauge::new(
+                "rampart_tls_certificate_expiry_timestamp_seconds",
+                "notAfter of the certificate served to new TLS handshakes, in Unix seconds",
+            )?,
         })
+    }
+
+    /// Exposes `rampart_tls_certificate_expiry_timestamp_seconds` (TLS is on).
+    pub fn enable_tls_expiry(&self) -> prometheus::Result<()> {
+        self.registry
+            .register(Box::new(self.tls_certificate_expiry.clone()))
+    }
+
+    /// The certificate now served expires at `not_after` (Unix seconds).
+    pub fn record_certificate(&self, not_after: i64) {
+        self.tls_certificate_expiry.set(not_after as f64);
     }
 
     /// A config loaded (at start or by a reload): its generation and the success time.

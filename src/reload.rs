@@ -28,6 +28,9 @@ pub fn reload(shared: &Shared, trigger: &str) -> Result<u64, Vec<String>> {
             shared.policy.store(Arc::new(policy));
             shared.config.set_info(ConfigInfo::of_text(&loaded.text));
             metrics.record_load(generation);
+            if let Some(tls) = &shared.policy.load().tls_cert {
+                metrics.record_certificate(tls.not_after);
+            }
             tracing::info!(generation, trigger, file = %shared.config.path.display(), "config reloaded");
             Ok(generation)
         }

@@ -69,12 +69,31 @@ impl ReloadTriggers {
         }
     }
 
+    /// Whether the TLS certificate or key on disk differs from the one served.
+    fn certificate_changed(&self) -> bool {
+        self.shared
+            .policy
+            .load()
+            .tls_cert
+            .as_ref()
+            .is_some_and(|tls| tls.files_changed())
+    }
+
+    /// Also watches the folders of the TLS certificate and key (a Secret volume elsewhere).
+    fn watch_certificate(&self, watcher: &mut Option<notify::RecommendedWatcher>) {
+        let (Some(watcher), Some(tls)) = (watcher.as_mut(), &self.shared.policy.load().tls_cert)
+        else {
+            return;
+        };
+        for file in &tls.files {
+            if let Err(e) = watcher.watch(folder_of(file), RecursiveMode::NonRecursive) {
+                tracing::warn!(error = %e, file = %file.display(), "cannot watch the TLS files' folder; reload with SIGHUP or POST /-/reload after renewing");
+            }
+        }
+    }
+
     fn watch(&self, events: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
-        let path = &self.shared.config.path;
-        let folder = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
+        let folder = folder_of(&self.shared.config.path);
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok_and(|e| changes_files(&e.kind)) {
                 let _ = events.send(());
@@ -88,6 +107,12 @@ impl ReloadTriggers {
         }
         Some(watcher)
     }
+}
+
+fn folder_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
 }
 
 /// Whether a folder event can mean a new config: writes, creations, removals and renames (an
@@ -107,7 +132,8 @@ fn changes_files(kind: &notify::EventKind) -> bool {
 impl BackgroundService for ReloadTriggers {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let (tx, mut events) = mpsc::unbounded_channel();
-        let _watcher = self.watch(tx);
+        let mut watcher = self.watch(tx);
+        self.watch_certificate(&mut watcher);
         let mut hangups_seen = 0;
         let mut poll = tokio::time::interval(HANGUP_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -126,6 +152,11 @@ impl BackgroundService for ReloadTriggers {
                     while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
                     if self.shared.policy.load().watch_config && self.file_changed() {
                         self.reload("file").await;
+                        self.watch_certificate(&mut watcher);
+                    } else if self.certificate_changed() {
+                        // cert-manager renewed the Secret: a reload re-reads and checks it.
+                        self.reload("certificate").await;
+                        self.watch_certificate(&mut watcher);
                     }
                 }
             }

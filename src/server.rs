@@ -12,7 +12,6 @@ use crate::proxy::RampartProxy;
 use crate::reload_triggers::ReloadTriggers;
 use crate::state::{Door, Shared};
 use async_trait::async_trait;
-use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::{Opt, ServerConf};
@@ -65,6 +64,10 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let metrics = Metrics::new()?;
     let policy = Policy::compile(&loaded, None, 1)?;
     metrics.record_load(1);
+    if let Some(tls) = &policy.tls_cert {
+        metrics.enable_tls_expiry()?;
+        metrics.record_certificate(tls.not_after);
+    }
     let shared = Shared::new(
         policy,
         metrics,
@@ -115,14 +118,11 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
         },
     );
     // TLS is handshaken by the front door (bounded and counted), not by Pingora's listener.
-    let tls = match &c.server.tls {
-        None => None,
-        Some(tls) => {
-            let settings = TlsSettings::intermediate(&tls.cert_file, &tls.key_file)
-                .map_err(|e| BuildError::Tls(e.to_string()))?;
-            Some(Arc::new(settings.build()))
-        }
-    };
+    let tls = c
+        .server
+        .tls
+        .is_some()
+        .then(|| Arc::new(crate::tls::Acceptors::new(&shared)));
     let app = ConnectionApp {
         proxy: Arc::new(proxy),
         shared: Arc::clone(&shared),

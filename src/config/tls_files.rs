@@ -9,6 +9,14 @@ use std::path::Path;
 
 /// Problems as (field, message), field being `cert_file` or `key_file`.
 pub fn check_pair(cert_file: &Path, key_file: &Path) -> Vec<(&'static str, String)> {
+    load_pair(cert_file, key_file).err().unwrap_or_default()
+}
+
+/// The pair, ready to serve; or every problem as (field, message).
+pub fn load_pair(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<CertifiedKey, Vec<(&'static str, String)>> {
     let mut problems = Vec::new();
     let certs: Result<Vec<CertificateDer<'static>>, _> =
         CertificateDer::pem_file_iter(cert_file).and_then(|certs| certs.collect());
@@ -37,12 +45,15 @@ pub fn check_pair(cert_file: &Path, key_file: &Path) -> Vec<(&'static str, Strin
         }
     };
     if let (Some(certs), Some(key)) = (certs, key) {
-        if let Err(e) = CertifiedKey::new(certs, key).keys_match() {
-            problems.push((
+        let pair = CertifiedKey::new(certs, key);
+        match pair.keys_match() {
+            Ok(()) if problems.is_empty() => return Ok(pair),
+            Ok(()) => {}
+            Err(e) => problems.push((
                 "key_file",
                 format!("does not belong to the certificate in cert_file ({e})"),
-            ));
+            )),
         }
     }
-    problems
+    Err(problems)
 }

@@ -54,7 +54,7 @@ pub struct ConnectionApp<P> {
     /// same head deadline and limits and at most `ADMIN_MAX_CONNECTIONS` connections.
     pub door: Door,
     /// TLS termination, handshaken here within the head deadline (public listener only).
-    pub tls: Option<Arc<pingora::listeners::tls::Acceptor>>,
+    pub tls: Option<Arc<crate::tls::Acceptors>>,
 }
 
 /// The admin listener's connection cap (SPEC §4).
@@ -245,7 +245,8 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             return None;
         };
         let accepted = Deadline::after(self.shared.policy.load().client.header_timeout);
-        if let Some(acceptor) = &self.tls {
+        if let Some(acceptors) = &self.tls {
+            let acceptor = acceptors.for_policy(&self.shared.policy.load());
             // Inside the connection's slot and its head deadline: a client that never sends
             // its ClientHello is gone by `header_timeout` like a slow head (Pingora's own
             // handshake has a fixed 60 s and counts nowhere).

@@ -50,6 +50,8 @@ pub struct Policy {
     pub upstreams: Vec<UpstreamPolicy>,
     pub logging: LogPolicy,
     pub tracing: TracePolicy,
+    /// `server.tls`: the certificate served to new handshakes.
+    pub tls_cert: Option<Arc<crate::tls::TlsPolicy>>,
     /// Whether the public listener terminates TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
     /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
@@ -177,6 +179,12 @@ impl Policy {
             },
             tracing: TracePolicy {
                 sampled: c.tracing.sampled,
+            },
+            tls_cert: match &c.server.tls {
+                Some(tls) => Some(Arc::new(
+                    crate::tls::TlsPolicy::compile(tls).map_err(CompileError::Other)?,
+                )),
+                None => None,
             },
             tls: c.server.tls.is_some(),
             shared_limits,

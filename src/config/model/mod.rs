@@ -105,6 +105,18 @@ fn default_upgrade_sock() -> String {
 pub struct Tls {
     pub cert_file: String,
     pub key_file: String,
+    #[serde(default)]
+    pub min_version: TlsVersion,
+}
+
+/// `server.tls.min_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    V12,
+    #[serde(rename = "1.3")]
+    V13,
 }
 
 #[derive(Debug, Clone, Deserialize)]
