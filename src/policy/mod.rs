@@ -14,6 +14,7 @@ use crate::guards::security_headers::HeaderSet;
 use crate::guards::trace::TracePolicy;
 mod dependency;
 mod route;
+pub mod tls;
 mod upstream;
 pub use dependency::{DependencyPolicy, DependencyState, DependencyStatus, Probe};
 use http::HeaderName;
@@ -51,7 +52,7 @@ pub struct Policy {
     pub logging: LogPolicy,
     pub tracing: TracePolicy,
     /// `server.tls`: the certificate served to new handshakes.
-    pub tls_cert: Option<Arc<crate::tls::TlsPolicy>>,
+    pub tls_cert: Option<Arc<tls::TlsPolicy>>,
     /// Whether the public listener terminates TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
     /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
@@ -182,7 +183,7 @@ impl Policy {
             },
             tls_cert: match &c.server.tls {
                 Some(tls) => Some(Arc::new(
-                    crate::tls::TlsPolicy::compile(tls).map_err(CompileError::Other)?,
+                    tls::TlsPolicy::compile(tls).map_err(CompileError::Other)?,
                 )),
                 None => None,
             },

@@ -355,13 +355,8 @@ impl ProxyHttp for RampartProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        if resilience::stream_went_idle(ctx, e) {
-            // The response was under way: nothing to answer, a code for the log.
-            ctx.rejected = Some(crate::reject::Code::StreamIdle);
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
+        if let Some(idle) = resilience::stream_idle(ctx, e) {
+            return idle;
         }
         // A malformed chunk found while the body streamed: the app got an incomplete body.
         let framing = session

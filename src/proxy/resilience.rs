@@ -150,3 +150,16 @@ pub(super) fn stream_went_idle(ctx: &Ctx, e: &Error) -> bool {
         && e.esource() == &ErrorSource::Upstream
         && matches!(e.etype(), pingora::ErrorType::ReadTimedout)
 }
+
+/// A response under way that ended because the app went quiet: nothing to answer, a code
+/// for the log line.
+pub(super) fn stream_idle(ctx: &mut Ctx, e: &Error) -> Option<pingora::proxy::FailToProxy> {
+    if !stream_went_idle(ctx, e) {
+        return None;
+    }
+    ctx.rejected = Some(crate::reject::Code::StreamIdle);
+    Some(pingora::proxy::FailToProxy {
+        error_code: 0,
+        can_reuse_downstream: false,
+    })
+}
