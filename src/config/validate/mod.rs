@@ -1,7 +1,10 @@
 //! Semantic checks of a parsed config. Each problem names the field path; `Problems`
 //! turns the path into a file position. Nothing here stops at the first error.
 
+mod addresses;
 mod routes;
+
+use addresses::{endpoint, host_port};
 
 use super::model::*;
 use super::problems::Problems;
@@ -277,48 +280,6 @@ fn upstream(path: &str, u: &Upstream, p: &mut Problems) {
         if !(0.0..=1.0).contains(&r.budget_ratio) {
             p.at(&join_key(&rp, "budget_ratio"), "must be in [0, 1]");
         }
-    }
-}
-
-/// `host:port` with a valid port; the host is an IP or a DNS name resolved at start.
-/// The longest unix socket path (`sun_path` holds 108 bytes with the terminating NUL).
-const MAX_SOCKET_PATH: usize = 107;
-
-/// `host:port`, or `unix:/absolute/path` (gunicorn `--bind unix:`, uvicorn `--uds`).
-fn endpoint(s: &str) -> Result<(), String> {
-    let Some(path) = s.strip_prefix("unix:") else {
-        return host_port(s);
-    };
-    if !path.starts_with('/') {
-        return Err(format!(
-            "a unix socket path must be absolute, got \"{path}\""
-        ));
-    }
-    if path.len() > MAX_SOCKET_PATH || path.contains('\0') {
-        return Err(format!(
-            "a unix socket path has at most {MAX_SOCKET_PATH} bytes and no NUL, got {} bytes",
-            path.len()
-        ));
-    }
-    Ok(())
-}
-
-pub(super) fn host_port(s: &str) -> Result<(), String> {
-    if s.parse::<SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    let bad = || format!("expected host:port like \"127.0.0.1:8000\", got \"{s}\"");
-    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
-    let host_ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-    if port_ok && host_ok {
-        Ok(())
-    } else {
-        Err(bad())
     }
 }
 
