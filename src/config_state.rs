@@ -34,8 +34,9 @@ pub struct FixedSettings {
     listen: String,
     admin_listen: String,
     threads: Option<usize>,
-    /// TLS on or off (the files and `min_version` are reloadable).
+    /// TLS on or off (the files, `min_version` and `http2` are reloadable).
     tls: bool,
+    h2c: bool,
 }
 
 impl FixedSettings {
@@ -45,6 +46,7 @@ impl FixedSettings {
             admin_listen: c.server.admin_listen.clone(),
             threads: c.server.threads,
             tls: c.server.tls.is_some(),
+            h2c: c.server.h2c,
         }
     }
 
@@ -62,6 +64,7 @@ impl FixedSettings {
         note(self.admin_listen != new.admin_listen, "admin_listen");
         note(self.threads != new.threads, "threads");
         note(self.tls != new.tls, "tls");
+        note(self.h2c != new.h2c, "h2c");
         out
     }
 }
@@ -122,6 +125,7 @@ mod tests {
             admin_listen: "127.0.0.1:9901".into(),
             threads,
             tls: false,
+            h2c: false,
         }
     }
 

@@ -111,12 +111,18 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let admin = &c.server.admin_listen;
     let (admin_addr, admin_fd) = bind("server.admin_listen", admin, options.upgrade)?;
 
-    let proxy = pingora::proxy::http_proxy(
+    let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
         RampartProxy {
             shared: Arc::clone(&shared),
         },
     );
+    // HTTP/2 connections are handed whole to Pingora's connection loop by the front door;
+    // a cleartext one only after it saw the h2c preface.
+    let mut options = pingora::apps::HttpServerOptions::default();
+    options.h2c = c.server.h2c;
+    proxy.server_options = Some(options);
+    proxy.h2_options = Some(crate::tls::h2_limits());
     // TLS is handshaken by the front door (bounded and counted), not by Pingora's listener.
     let tls = c
         .server
@@ -128,6 +134,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
         shared: Arc::clone(&shared),
         door: Door::Public,
         tls,
+        h2c: c.server.h2c,
     };
     let mut public = ListeningService::new("rampart".to_string(), app);
     let endpoint = ListenerConfig::tcp(listen_addr.to_string()).l4_buffer(L4BufferSettings {
@@ -147,6 +154,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
             shared: Arc::clone(&shared),
             door: Door::Admin,
             tls: None,
+            h2c: false,
         },
     );
     admin.add_tcp(&admin_addr.to_string());

@@ -32,17 +32,18 @@ impl ResolvesServerCert for CurrentCertificate {
     }
 }
 
-/// The front door's acceptors: TLS 1.2 and 1.3, or 1.3 only, as the live policy says.
+/// The front door's acceptors, one per combination of `min_version` and `http2` (both
+/// reloadable; rustls fixes versions and ALPN per server config).
 pub struct Acceptors {
-    from_tls12: Acceptor,
-    tls13_only: Acceptor,
+    /// Indexed by [tls13_only][http2].
+    by_settings: [[Acceptor; 2]; 2],
 }
 
 impl Acceptors {
     pub fn new(shared: &Arc<Shared>) -> Acceptors {
         let resolver: Arc<dyn ResolvesServerCert> =
             Arc::new(CurrentCertificate(Arc::clone(shared)));
-        let build = |versions: &[&'static rustls::SupportedProtocolVersion]| {
+        let build = |versions: &[&'static rustls::SupportedProtocolVersion], http2: bool| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let builder = ServerConfig::builder_with_provider(provider)
                 .with_protocol_versions(versions)
@@ -51,20 +52,40 @@ impl Acceptors {
             let mut config = builder
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::clone(&resolver));
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config.alpn_protocols = if http2 {
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            } else {
+                vec![b"http/1.1".to_vec()]
+            };
             Acceptor::from_server_config(Arc::new(config))
         };
+        let both: &[&'static rustls::SupportedProtocolVersion] = &[&TLS12, &TLS13];
+        let tls13: &[&'static rustls::SupportedProtocolVersion] = &[&TLS13];
         Acceptors {
-            from_tls12: build(&[&TLS12, &TLS13]),
-            tls13_only: build(&[&TLS13]),
+            by_settings: [
+                [build(both, false), build(both, true)],
+                [build(tls13, false), build(tls13, true)],
+            ],
         }
     }
 
     /// The acceptor for a new connection under `policy`.
     pub fn for_policy(&self, policy: &Policy) -> &Acceptor {
-        match policy.tls_cert.as_ref().map(|t| t.min_version) {
-            Some(TlsVersion::V13) => &self.tls13_only,
-            _ => &self.from_tls12,
-        }
+        let (tls13_only, http2) = policy.tls_cert.as_ref().map_or((false, false), |t| {
+            (t.min_version == TlsVersion::V13, t.http2)
+        });
+        &self.by_settings[usize::from(tls13_only)][usize::from(http2)]
     }
+}
+
+/// HTTP/2 abuse limits (per connection): at most 100 concurrent streams, a decoded header
+/// list of at most 64 KiB, and h2's defence against rapid reset (at most 20 streams reset
+/// by the client before the server accepted them, then the connection is closed).
+pub fn h2_limits() -> pingora::protocols::http::v2::server::H2Options {
+    let mut options = pingora::protocols::http::v2::server::default_h2_options();
+    options
+        .max_concurrent_streams(100)
+        .max_header_list_size(64 * 1024)
+        .max_pending_accept_reset_streams(20);
+    options
 }

@@ -28,7 +28,7 @@ use framing::{HeadFacts, HeadStatus};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::Stream;
+use pingora::protocols::{Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -55,6 +55,8 @@ pub struct ConnectionApp<P> {
     pub door: Door,
     /// TLS termination, handshaken here within the head deadline (public listener only).
     pub tls: Option<Arc<crate::tls::Acceptors>>,
+    /// `server.h2c`: cleartext HTTP/2 with prior knowledge.
+    pub h2c: bool,
 }
 
 /// The admin listener's connection cap (SPEC §4).
@@ -165,6 +167,26 @@ impl Deadline {
     }
 }
 
+/// Whether a cleartext connection opens with the HTTP/2 preface (`server.h2c`), read within
+/// the head deadline into the connection's pending bytes (kept for whichever protocol).
+async fn h2c_preface(conn: &mut ClientStream, deadline: Deadline) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    loop {
+        let pending = conn.pending();
+        let n = pending.len().min(PREFACE.len());
+        if pending[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        match deadline.bound(conn.read_more()).await {
+            Ok(Ok(read)) if read > 0 => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Answers a refusal on a connection Pingora never saw, logs it like any request, and
 /// closes the connection. `head`: what was read of the request; `write`: write the answer
 /// (false: only close, as before a TLS handshake).
@@ -266,8 +288,17 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                     return None;
                 }
             };
+            if stream.selected_alpn_proto() == Some(ALPN::H2) {
+                // HTTP/2 frames its own messages: Pingora's connection loop serves each stream
+                // through the same proxy (every rule applies), within its h2 limits.
+                return ServerApp::process_new(&self.proxy, stream, shutdown).await;
+            }
         }
         let mut conn = ClientStream::new(stream);
+        if self.h2c && h2c_preface(&mut conn, accepted).await {
+            conn.tunnel();
+            return ServerApp::process_new(&self.proxy, conn, shutdown).await;
+        }
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut first = true;
         loop {

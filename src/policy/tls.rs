@@ -12,6 +12,8 @@ use std::sync::Arc;
 pub struct TlsPolicy {
     pub key: Arc<CertifiedKey>,
     pub min_version: TlsVersion,
+    /// `h2` is offered by ALPN.
+    pub http2: bool,
     /// The served certificate's notAfter, in Unix seconds.
     pub not_after: i64,
     /// The two files, whose changes reload the config.
@@ -51,6 +53,7 @@ impl TlsPolicy {
         Ok(TlsPolicy {
             key: Arc::new(pair),
             min_version: tls.min_version,
+            http2: tls.http2,
             not_after,
             fingerprint: fingerprint(&files).unwrap_or_default(),
             files,

@@ -6,6 +6,7 @@
 
 mod context;
 mod finish;
+mod h2_body;
 mod headers;
 mod resilience;
 mod steps;
@@ -16,7 +17,6 @@ use crate::front::client_stream::ClientStream;
 use crate::front::Handover;
 use crate::guards::forwarded::mint_request_id;
 use crate::guards::rate_limit::decide;
-use crate::policy::Policy;
 use crate::state::Shared;
 use crate::upstream::response_check;
 use crate::upstream::retry::Reason;
@@ -50,19 +50,6 @@ fn no_route() -> Box<Error> {
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
-}
-
-impl RampartProxy {
-    fn identify(&self, session: &mut Session, ctx: &mut Ctx, policy: &Policy) {
-        if ctx.drop_underscored {
-            headers::drop_underscored(session.req_header_mut());
-        }
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        headers::identify(ctx, session.req_header(), peer, policy);
-    }
 }
 
 #[async_trait]

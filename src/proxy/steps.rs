@@ -229,7 +229,8 @@ impl RampartProxy {
             .stream()
             .and_then(ClientStream::of)
         else {
-            return Ok(Verdict::Pass);
+            // HTTP/2: read through Pingora's session instead.
+            return Self::read_ahead_h2(session, ctx, policy, route).await;
         };
         match body.read_ahead(plan, policy.client.body_timeout).await {
             ReadAhead::Ready(body) => {
@@ -278,4 +279,23 @@ fn unread(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
 
 fn refuse(checked: Result<(), Reject>) -> Verdict {
     checked.err().map_or(Verdict::Pass, Verdict::Refuse)
+}
+
+impl RampartProxy {
+    /// Who asks and what: request id, trace, client address, the facts every step reads
+    /// (names with `_` dropped first, when the front door said so).
+    pub(super) fn identify(&self, session: &mut Session, ctx: &mut Ctx, policy: &Policy) {
+        if ctx.drop_underscored {
+            super::headers::drop_underscored(session.req_header_mut());
+        }
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        super::headers::identify(ctx, session.req_header(), peer, policy);
+        if session.as_ref().is_http2() {
+            // An h2 body needs no length header: the stream says whether one follows.
+            ctx.facts.has_body = !session.as_mut().is_body_empty();
+        }
+    }
 }

@@ -69,6 +69,9 @@ pub struct Server {
     pub grace_period: ConfigDuration,
     #[serde(default)]
     pub tls: Option<Tls>,
+    /// Also accept cleartext HTTP/2 (prior knowledge) on `listen`.
+    #[serde(default)]
+    pub h2c: bool,
     /// Extension: the Unix socket a `--upgrade` process takes the listeners over from.
     #[serde(default = "default_upgrade_sock")]
     pub upgrade_sock: String,
@@ -107,6 +110,9 @@ pub struct Tls {
     pub key_file: String,
     #[serde(default)]
     pub min_version: TlsVersion,
+    /// Offer `h2` by ALPN.
+    #[serde(default = "default_true")]
+    pub http2: bool,
 }
 
 /// `server.tls.min_version`.
