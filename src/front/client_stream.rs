@@ -36,8 +36,11 @@ use read_ahead::{read_chunked_ahead, read_exact_ahead};
 
 /// How much a client may send ahead (pipelined requests) while one is being answered.
 const MAX_READ_AHEAD: usize = 64 * 1024;
-/// Read size for bodies and pipelined bytes.
+/// Read size for streamed chunked bodies.
 const READ_CHUNK: usize = 16 * 1024;
+/// Read size while waiting after a body: usually nothing comes (Pingora only watches for the
+/// client leaving), so an idle connection must not hold a large buffer.
+const IDLE_READ: usize = 1024;
 
 /// How a body is read ahead and how much of it a route accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +345,7 @@ impl Inner {
                 return Poll::Pending;
             }
             self.pending
-                .reserve(READ_CHUNK.min(MAX_READ_AHEAD - self.pending.len()));
+                .reserve(IDLE_READ.min(MAX_READ_AHEAD - self.pending.len()));
             let read = ready!(tokio_util::io::poll_read_buf(
                 Pin::new(&mut self.stream),
                 cx,
