@@ -1,47 +1,17 @@
 //! End to end with the bundled legacy Flask app (examples/legacy_app) behind Rampart.
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-struct PythonApp {
-    addr: SocketAddr,
-    child: Child,
-}
-
-impl Drop for PythonApp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_app() -> PythonApp {
+fn start_app() -> Listening {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/legacy_app/app.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut child = Command::new(python)
-        .args([script, "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 must be installed (./test installs what is missing)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| {
-            panic!("the example app did not start (is Flask installed? run ./test): {line:?}")
-        })
-        .parse()
-        .unwrap();
-    PythonApp { addr, child }
+    let mut cmd = Command::new(python);
+    cmd.args([script, "--port", "0"]);
+    spawn_listening(cmd, "the example app needs Flask: run ./test")
 }
 
-fn rampart_for(app: &PythonApp) -> RampartProcess {
+fn rampart_for(app: &Listening) -> RampartProcess {
     let routes = r#"  - { name: health, match: { path: /health, methods: [GET] }, upstream: app }
   - { name: slow, match: { path: /api/slow }, upstream: app, timeout: 500ms }
   - { name: api, match: { path_prefix: /api }, upstream: app }"#;

@@ -14,35 +14,10 @@ fn support(script: &str) -> String {
     format!("{}/tests/support/{script}", env!("CARGO_MANIFEST_DIR"))
 }
 
-struct WsApp {
-    addr: SocketAddr,
-    child: Child,
-}
-
-impl Drop for WsApp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ws_app() -> WsApp {
-    let mut child = Command::new(python())
-        .arg(support("ws_app.py"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with websockets (./test installs it)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ws app did not start: {line:?}"))
-        .parse()
-        .unwrap();
-    WsApp { addr, child }
+fn ws_app() -> Listening {
+    let mut cmd = Command::new(python());
+    cmd.arg(support("ws_app.py"));
+    spawn_listening(cmd, "python3 with websockets (./test installs it)")
 }
 
 /// Runs a client scenario to its end; its JSON result.

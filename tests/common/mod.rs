@@ -341,6 +341,17 @@ pub fn metric(p: &RampartProcess, selector: &str) -> Option<f64> {
 /// A self-signed certificate for `localhost` and its key, as `DIR/NAME.crt` and `DIR/NAME.key`
 /// (openssl, installed by `./test`).
 pub fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    certificate(dir, name, "localhost", 1)
+}
+
+/// A self-signed certificate with common name `cn`, valid `days`, and its key, as
+/// `DIR/NAME.crt` and `DIR/NAME.key`.
+pub fn certificate(
+    dir: &std::path::Path,
+    name: &str,
+    cn: &str,
+    days: u32,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (
         dir.join(format!("{name}.crt")),
         dir.join(format!("{name}.key")),
@@ -354,7 +365,14 @@ pub fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, st
             "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
         ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .args([
+            "-nodes",
+            "-days",
+            &days.to_string(),
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -363,4 +381,38 @@ pub fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, st
         .expect("openssl");
     assert!(status.success());
     (cert, key)
+}
+
+/// A child process that prints `listening on ADDR` first (the test apps); killed when dropped.
+pub struct Listening {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` and waits for its `listening on ADDR` line; `hint` says what to install.
+pub fn spawn_listening(mut cmd: Command, hint: &str) -> Listening {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{hint}: {e}"));
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("did not start ({hint}): {line:?}"));
+    Listening { addr, child }
 }
