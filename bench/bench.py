@@ -41,6 +41,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_all(procs, timeout=15):
+    """Terminates every process, then kills those still running after `timeout` seconds."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def wait_port(port, timeout=20):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -83,13 +83,7 @@ def main():
                 r["cpu_us"] = (bench.cpu_ticks([proc.pid]) - before) / CLK_TCK * 1e6 / max(r["done"], 1)
                 results[name].append(r)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bench.stop_all(procs)
 
     base = statistics.median(r["cpu_us"] for r in results[targets[0][0]])
     lines = [

@@ -77,13 +77,7 @@ def main():
         print(f"  reload answers: valid {sorted(set(valid))}, invalid {sorted(set(invalid))}")
         print(f"  non-2xx: {non2xx.group(1) if non2xx else 0}; socket errors: {sock.group(1) if sock else 'none'}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bench.stop_all(procs)
 
 
 def reload_with(path, text, admin):

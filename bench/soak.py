@@ -169,13 +169,7 @@ def main():
         for t in threads:
             t.join(timeout=20)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bench.stop_all(procs)
     write_results(args, rows)
 
 
