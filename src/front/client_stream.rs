@@ -282,11 +282,11 @@ impl Inner {
                 return Poll::Ready(Ok(()));
             };
             if self.pending.is_empty() {
-                self.pending.reserve(READ_CHUNK);
-                let read = ready!(tokio_util::io::poll_read_buf(
-                    Pin::new(&mut self.stream),
+                let read = ready!(read_into(
+                    &mut self.stream,
+                    &mut self.pending,
                     cx,
-                    &mut self.pending
+                    READ_CHUNK
                 ))?;
                 if read == 0 {
                     return Poll::Ready(Ok(())); // ended mid-body: Pingora sees it
@@ -344,13 +344,8 @@ impl Inner {
                 // Nothing more is read until the front door takes the next head.
                 return Poll::Pending;
             }
-            self.pending
-                .reserve(IDLE_READ.min(MAX_READ_AHEAD - self.pending.len()));
-            let read = ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.stream),
-                cx,
-                &mut self.pending
-            ))?;
+            let room = IDLE_READ.min(MAX_READ_AHEAD - self.pending.len());
+            let read = ready!(read_into(&mut self.stream, &mut self.pending, cx, room))?;
             if read == 0 {
                 self.eof = true;
                 if self.pending.is_empty() {
@@ -360,6 +355,17 @@ impl Inner {
             }
         }
     }
+}
+
+/// Reads from the client into `pending`, with room for `reserve` more bytes first.
+fn read_into(
+    stream: &mut Stream,
+    pending: &mut BytesMut,
+    cx: &mut Context<'_>,
+    reserve: usize,
+) -> Poll<std::io::Result<usize>> {
+    pending.reserve(reserve);
+    tokio_util::io::poll_read_buf(Pin::new(stream), cx, pending)
 }
 
 impl AsyncRead for ClientStream {
