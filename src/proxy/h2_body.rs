@@ -63,4 +63,26 @@ impl RampartProxy {
         ctx.prebuffered = Some(buf.freeze());
         Ok(Verdict::Pass)
     }
+
+    /// Before refusing an h2 request whose body was not read, takes in what the client is
+    /// sending (at most one flow-control window, 64 KiB, each read within 1 s), so the stream
+    /// ends cleanly and the client reads the answer instead of a stream reset. On HTTP/1
+    /// the connection is closed instead (`Connection: close`).
+    pub(super) async fn settle_h2_body(session: &mut Session, ctx: &Ctx) {
+        if !session.as_ref().is_http2() || !ctx.facts.has_body || ctx.prebuffered.is_some() {
+            return;
+        }
+        let mut taken = 0usize;
+        while taken < 64 * 1024 {
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                session.downstream_session.read_request_body(),
+            )
+            .await;
+            match read {
+                Ok(Ok(Some(chunk))) => taken += chunk.len(),
+                _ => return,
+            }
+        }
+    }
 }

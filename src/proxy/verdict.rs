@@ -79,6 +79,7 @@ impl RampartProxy {
         if reject.closes_connection() {
             session.set_keepalive(None);
         }
+        Self::settle_h2_body(session, ctx).await;
         self.write(session, head, Some(body)).await
     }
 
