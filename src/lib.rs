@@ -28,6 +28,7 @@ pub mod reload;
 pub mod reload_triggers;
 pub mod request_metrics;
 pub mod server;
+pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod time_math;

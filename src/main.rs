@@ -104,8 +104,13 @@ fn main() -> ExitCode {
             rampart::telemetry::flush();
         }
     };
-    rampart::server::drain_monitor(&rampart.server, rampart.shared.clone(), Box::new(at_exit));
-    let watch = rampart::server::SignalWatch {
+    rampart::shutdown::drain_monitor(
+        &rampart.server,
+        rampart.shared.clone(),
+        rampart.grace_period,
+        Box::new(at_exit),
+    );
+    let watch = rampart::shutdown::SignalWatch {
         shared: rampart.shared.clone(),
         on_ready: Box::new(move || {
             tracing::info!(

@@ -228,6 +228,17 @@ impl Metrics {
     }
 
     /// A config loaded (at start or by a reload): its generation and the success time.
+    /// Open WebSockets over every route.
+    pub fn websocket_connections_open(&self) -> i64 {
+        use prometheus::core::Collector;
+        self.websocket_connections
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|m| m.get_gauge().value() as i64)
+            .sum()
+    }
+
     pub fn record_load(&self, generation: u64) {
         self.config_generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{ListenFds, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::server::{ListenFds, Server, ShutdownWatch};
 use pingora::services::listening::Service as ListeningService;
 use pingora::services::Service;
 use std::net::{SocketAddr, TcpListener};
@@ -57,6 +57,8 @@ pub struct Rampart {
     /// The public address actually bound (differs from the config for port 0).
     pub listen_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// `server.grace_period` (fixed at start), for `shutdown::drain_monitor`.
+    pub grace_period: std::time::Duration,
 }
 
 pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, BuildError> {
@@ -79,16 +81,9 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     );
 
     // Pingora waits its whole grace period after it stops accepting, then gives runtimes
-    // a last second. Ours starts at SIGTERM and includes the shutdown delay, so Pingora
-    // gets what is left; `drain_monitor` exits earlier once every connection is done.
-    let delay = c.server.shutdown_delay().as_secs_f64().ceil() as u64;
-    let grace = c
-        .server
-        .grace_period
-        .0
-        .as_secs()
-        .saturating_sub(delay + 1)
-        .max(1);
+    // a last second: a backstop only. `shutdown::drain_monitor` exits once every connection
+    // is done, or when `grace_period` since the signal is over (WebSockets told first).
+    let grace = crate::shutdown::pingora_grace_seconds(c.server.grace_period.0);
     let conf = ServerConf {
         threads: c
             .server
@@ -191,6 +186,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
         shared,
         listen_addr,
         admin_addr,
+        grace_period: c.server.grace_period.0,
     })
 }
 
@@ -268,101 +264,5 @@ impl<S: Service> Service for Prebound<S> {
 
     fn listen_addresses(&self) -> Option<Vec<String>> {
         self.inner.listen_addresses()
-    }
-}
-
-/// Pingora's Unix signals (SIGTERM graceful, SIGQUIT upgrade, SIGINT fast), plus what
-/// Rampart does first: mark the instance as draining so `/readyz` answers 503 at once.
-pub struct SignalWatch {
-    pub shared: Arc<Shared>,
-    /// Logged once the signal handlers are in place: from then on SIGTERM and SIGQUIT are
-    /// handled (before, their default action would kill the process), so whoever waits for
-    /// this line may signal at once.
-    pub on_ready: Box<dyn Fn() + Send + Sync>,
-}
-
-#[async_trait]
-impl ShutdownSignalWatch for SignalWatch {
-    async fn recv(&self) -> ShutdownSignal {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::quit()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install the shutdown signal handlers");
-            return ShutdownSignal::FastShutdown;
-        };
-        (self.on_ready)();
-        let signal = tokio::select! {
-            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
-            _ = term.recv() => ShutdownSignal::GracefulTerminate,
-            _ = int.recv() => ShutdownSignal::FastShutdown,
-        };
-        self.shared
-            .lifecycle
-            .draining
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        tracing::info!(signal = ?signal, "shutdown requested: draining");
-        if matches!(signal, ShutdownSignal::GracefulTerminate) {
-            // `/readyz` is 503 from now on; keep accepting a little while so load balancers
-            // and Kubernetes endpoints stop sending new connections before the door closes.
-            let delay = self.shared.policy.load().shutdown_delay;
-            tokio::time::sleep(delay).await;
-            tracing::info!("no longer accepting connections; finishing requests in flight");
-        }
-        signal
-    }
-}
-
-/// Exits as soon as shutdown has begun and no client connection is left (Pingora would
-/// otherwise sleep out its whole grace period). Runs on its own thread; `on_exit` flushes
-/// the logs.
-pub fn drain_monitor(server: &Server, shared: Arc<Shared>, on_exit: Box<dyn Fn() + Send>) {
-    let mut phases = server.watch_execution_phase();
-    std::thread::spawn(move || {
-        use pingora::server::ExecutionPhase;
-        loop {
-            match phases.blocking_recv() {
-                Ok(ExecutionPhase::ShutdownGracePeriod) => break,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-        // Zero twice in a row, 100 ms apart: a connection accepted just before the listener
-        // closed may not have registered itself yet.
-        let open = || {
-            shared
-                .lifecycle
-                .connections
-                .load(std::sync::atomic::Ordering::Acquire)
-        };
-        loop {
-            while open() > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            if open() == 0 {
-                break;
-            }
-        }
-        tracing::info!("all connections finished: exiting");
-        on_exit();
-        std::process::exit(0);
-    });
-}
-
-/// A shutdown signal driven by a channel instead of Unix signals (tests, embedding).
-pub struct ChannelShutdown(pub tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ShutdownSignal>>);
-
-#[async_trait]
-impl ShutdownSignalWatch for ChannelShutdown {
-    async fn recv(&self) -> ShutdownSignal {
-        self.0
-            .lock()
-            .await
-            .recv()
-            .await
-            .unwrap_or(ShutdownSignal::FastShutdown)
     }
 }

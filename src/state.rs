@@ -27,6 +27,10 @@ pub struct Lifecycle {
     pub connections: AtomicUsize,
     /// Open connections on the admin listener.
     pub admin_connections: AtomicUsize,
+    /// When the shutdown signal came (the grace period counts from it).
+    pub shutdown_began: std::sync::OnceLock<Instant>,
+    /// Cancelled when the shutdown's grace period ends: open WebSockets are closed with 1001.
+    pub going_away: tokio_util::sync::CancellationToken,
 }
 
 /// Which listener a connection came through.
@@ -55,6 +59,8 @@ impl Shared {
                 draining: AtomicBool::new(false),
                 connections: AtomicUsize::new(0),
                 admin_connections: AtomicUsize::new(0),
+                shutdown_began: std::sync::OnceLock::new(),
+                going_away: tokio_util::sync::CancellationToken::new(),
             },
             config,
         })

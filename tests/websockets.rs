@@ -118,3 +118,50 @@ fn upgrade_is_forwarded_only_on_websocket_routes() {
     let result = client_run(&elsewhere, &["echo"]);
     assert!(result.get("status").is_some_and(|s| s != 101), "{result}");
 }
+
+#[test]
+fn sockets_still_open_when_the_grace_period_ends_get_1001_both_ways() {
+    // Before: the process exited under them, and the client saw the connection cut with no
+    // close frame (1006), the app likewise.
+    let app = ws_app();
+    let yaml = ws_config(app.addr, "").replace(
+        "  environment: development\n",
+        "  environment: development\n  grace_period: 2s\n",
+    );
+    let mut p = start(&yaml);
+    let url = format!("ws://{}/ws/echo", p.addr);
+    let mut child = Command::new(python())
+        .arg(support("ws_client.py"))
+        .args([url.as_str(), "until-closed"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("\"open\""), "socket not opened: {line}");
+    p.signal(libc::SIGTERM);
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let _ = child.wait();
+    let result: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(result["code"], 1001, "the client: {line}");
+    let status = p.wait_exit(std::time::Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(p
+        .logs()
+        .iter()
+        .any(|l| l.contains("closing WebSockets with 1001") && l.contains("\"websockets\":1")));
+    let closes = || -> serde_json::Value {
+        client()
+            .get(format!("http://{}/closes", app.addr))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default()
+    };
+    assert!(
+        eventually(|| closes() == serde_json::json!([1001])),
+        "the app: {}",
+        closes()
+    );
+}

@@ -31,6 +31,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 mod io_traits;
 mod read_ahead;
+mod tunnel;
 
 use read_ahead::{read_chunked_ahead, read_exact_ahead};
 
@@ -71,8 +72,9 @@ enum Body {
     Chunked(ChunkedDecoder),
     /// No body, or all of it was read.
     Done,
-    /// The connection switched protocols (WebSocket): everything passes through.
-    Tunnel,
+    /// The connection switched protocols: everything passes through (on a WebSocket, its
+    /// frames followed for the close at the end of a shutdown).
+    Tunnel(Option<Box<tunnel::WebSocket>>),
 }
 
 struct Inner {
@@ -190,9 +192,10 @@ impl ClientStream {
     }
 
     /// The app switched protocols: from now on the client's bytes (those already waiting
-    /// first) pass through untouched.
-    pub fn tunnel(&self) {
-        self.lock().body = Body::Tunnel;
+    /// first) pass through untouched. `going_away`: the switch was to WebSocket, and this
+    /// token is cancelled when the shutdown's grace period ends (both sides then get 1001).
+    pub fn tunnel(&self, going_away: Option<tokio_util::sync::CancellationToken>) {
+        self.lock().body = Body::Tunnel(going_away.map(tunnel::WebSocket::new));
     }
 
     /// A framing error found while the body streamed (the connection is not reused).
@@ -218,7 +221,7 @@ impl ClientStream {
             Body::Chunked(_) => read_chunked_ahead(&mut io, &mut pending, plan, gap).await,
             Body::Done => (ReadAhead::Ready(Some(Bytes::new())), Body::Done),
             // Never read ahead: a tunnel starts after the request.
-            Body::Tunnel => (ReadAhead::Ready(None), Body::Tunnel),
+            body @ Body::Tunnel(_) => (ReadAhead::Ready(None), body),
         };
         let mut inner = self.lock();
         inner.pending = pending;
@@ -316,24 +319,6 @@ impl Inner {
         }
     }
 
-    /// An upgraded connection: what waited first, then the socket.
-    fn poll_tunnel(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if !self.pending.is_empty() {
-            let n = self.pending.len().min(buf.remaining());
-            buf.put_slice(&self.pending[..n]);
-            self.pending.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        if self.eof {
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-
     /// After the body: what the client sends next waits in `pending` for the front door.
     fn poll_after_body(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         loop {
@@ -375,8 +360,18 @@ impl AsyncRead for ClientStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let inner = self.get_mut().inner_mut();
+        if let Body::Tunnel(websocket) = &mut inner.body {
+            return tunnel::poll_read(
+                &mut inner.stream,
+                &mut inner.pending,
+                inner.eof,
+                websocket.as_deref_mut(),
+                cx,
+                buf,
+            );
+        }
         match &inner.body {
-            Body::Tunnel => inner.poll_tunnel(cx, buf),
+            Body::Tunnel(_) => Poll::Ready(Ok(())), // taken above
             Body::Exact(left) if *left > 0 => inner.poll_exact(cx, buf, *left),
             Body::Chunked(_) => inner.poll_chunked(cx, buf),
             _ if !inner.framed.is_empty() => inner.poll_chunked(cx, buf),

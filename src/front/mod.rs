@@ -296,7 +296,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
         }
         let mut conn = ClientStream::new(stream);
         if self.h2c && h2c_preface(&mut conn, accepted).await {
-            conn.tunnel();
+            conn.tunnel(None);
             return ServerApp::process_new(&self.proxy, conn, shutdown).await;
         }
         let mut persisted: Option<HttpPersistentSettings> = None;

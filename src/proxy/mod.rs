@@ -247,7 +247,7 @@ impl ProxyHttp for RampartProxy {
         }
         let code = resp.status.as_u16();
         if code == 101 {
-            self.upgraded(session, ctx);
+            self.upgraded(session, ctx, resp);
             return Ok(());
         }
         let retry_listed = ctx

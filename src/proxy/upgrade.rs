@@ -7,6 +7,7 @@ use crate::front::client_stream::ClientStream;
 use crate::guards::websocket::{self, Upgrade};
 use crate::policy::RoutePolicy;
 use http::header::{CONNECTION, UPGRADE};
+use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::upstreams::peer::HttpPeer;
 use std::time::Instant;
@@ -43,8 +44,9 @@ impl RampartProxy {
     }
 
     /// The app switched protocols: the slot goes back, the breaker records a success and
-    /// hears nothing more of this connection, the client's bytes flow through untouched.
-    pub(super) fn upgraded(&self, session: &mut Session, ctx: &mut Ctx) {
+    /// hears nothing more of this connection, the client's bytes flow through untouched (a
+    /// WebSocket's frames followed, for the close frames at the end of a shutdown).
+    pub(super) fn upgraded(&self, session: &mut Session, ctx: &mut Ctx, resp: &ResponseHeader) {
         ctx.websocket.upgraded = true;
         ctx.slot = None;
         if let Some(call) = ctx.breaker_call.take() {
@@ -58,7 +60,9 @@ impl RampartProxy {
             .stream()
             .and_then(ClientStream::of)
         {
-            stream.tunnel();
+            let going_away = websocket::switched_to_websocket(&resp.headers)
+                .then(|| self.shared.lifecycle.going_away.clone());
+            stream.tunnel(going_away);
         }
         self.websocket_gauge(ctx).inc();
     }

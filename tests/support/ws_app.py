@@ -1,22 +1,37 @@
 #!/usr/bin/env python3
 """A WebSocket echo app for the integration tests (the `websockets` package, as FastAPI and
 Django Channels apps speak it). Plain HTTP requests to /plain get 200 "plain"; every other
-WebSocket handshake is accepted and echoes each message back. Prints its address first."""
+WebSocket handshake is accepted and echoes each message back. GET /closes answers the close
+codes received from ended sockets so far (JSON; null: none received). Prints its address
+first."""
 
 import asyncio
 import http
+import json
 
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+
+CLOSES = []
 
 
 async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        pass
+    finally:
+        received = ws.protocol.close_rcvd
+        CLOSES.append(received.code if received else None)
 
 
 def plain(connection, request):
     if request.path == "/plain":
         return connection.respond(http.HTTPStatus.OK, "plain\n")
+    if request.path == "/closes":
+        return connection.respond(http.HTTPStatus.OK, json.dumps(CLOSES))
     return None
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """WebSocket client scenarios for the integration tests; prints one JSON line of results.
-Usage: ws_client.py URL echo | hold N | wait-close | pause SECONDS"""
+Usage: ws_client.py URL echo | hold N | wait-close | until-closed | pause SECONDS"""
 
 import asyncio
 import json
@@ -46,6 +46,21 @@ async def wait_close(url):
             return {"closed": False}
 
 
+async def until_closed(url):
+    """Opens a socket, says so, and reports how it was closed (the close code it received)."""
+    async with connect(url, ping_interval=None) as ws:
+        await ws.send("before")
+        await ws.recv()
+        print(json.dumps({"open": 1}), flush=True)
+        try:
+            await asyncio.wait_for(ws.recv(), timeout=60)
+            return {"closed": False}
+        except ConnectionClosed as e:
+            return {"closed": True, "code": e.rcvd.code if e.rcvd else None}
+        except asyncio.TimeoutError:
+            return {"closed": False}
+
+
 async def pause(url, seconds):
     async with connect(url, ping_interval=None) as ws:
         await ws.send("before")
@@ -64,6 +79,8 @@ async def main():
             result = await hold(url, int(sys.argv[3]))
         elif mode == "wait-close":
             result = await wait_close(url)
+        elif mode == "until-closed":
+            result = await until_closed(url)
         else:
             result = await pause(url, float(sys.argv[3]))
     except InvalidStatus as e:

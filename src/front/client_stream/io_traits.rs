@@ -44,7 +44,13 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner_mut().stream).poll_write(cx, buf)
+        let inner = self.get_mut().inner_mut();
+        match &mut inner.body {
+            super::Body::Tunnel(Some(ws)) => {
+                super::tunnel::poll_write(&mut inner.stream, ws, cx, buf)
+            }
+            _ => Pin::new(&mut inner.stream).poll_write(cx, buf),
+        }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner_mut().stream).poll_flush(cx)
@@ -57,7 +63,13 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner_mut().stream).poll_write_vectored(cx, bufs)
+        let inner = self.get_mut().inner_mut();
+        match &mut inner.body {
+            super::Body::Tunnel(Some(ws)) => {
+                super::tunnel::poll_write_vectored(&mut inner.stream, ws, cx, bufs)
+            }
+            _ => Pin::new(&mut inner.stream).poll_write_vectored(cx, bufs),
+        }
     }
     fn is_write_vectored(&self) -> bool {
         self.lock().stream.is_write_vectored()

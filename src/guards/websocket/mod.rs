@@ -2,7 +2,10 @@
 //! it is dropped and the request served as plain HTTP. On a WebSocket route the upgraded
 //! connection holds a `max_in_flight` slot only until the app's 101; after it, `idle_timeout`
 //! replaces every other timeout, and nothing on it counts toward the breaker or
-//! `max_body_bytes`.
+//! `max_body_bytes`. At the end of a shutdown's grace period, each open socket gets a close
+//! frame (1001 going away) both ways, placed between frames (`frames`).
+
+pub mod frames;
 
 use http::header::{CONNECTION, UPGRADE};
 use http::HeaderMap;
@@ -21,6 +24,14 @@ pub struct WebSocketState {
     pub requested: Option<Duration>,
     /// The app answered 101: the connection is a WebSocket now.
     pub upgraded: bool,
+}
+
+/// The app's 101 switched to WebSocket (not some other protocol): its frames can be followed.
+pub fn switched_to_websocket(response: &HeaderMap) -> bool {
+    response
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// What to do with a request's `Upgrade`.
