@@ -32,4 +32,8 @@ EXPOSE 8080 9901
 # distroless "nonroot"
 USER 65532:65532
 STOPSIGNAL SIGTERM
+# No shell or curl in the image: the binary asks its own admin /readyz (address read from
+# RAMPART_CONFIG's server.admin_listen) and exits 0 or 1.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/rampart", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/rampart"]

@@ -30,13 +30,18 @@ fn rfc3339(t: Option<SystemTime>) -> Value {
     })
 }
 
-/// Every upstream has an endpoint up and a breaker that is not open.
+/// Every upstream has an endpoint up (SPEC §4) and, only with
+/// `health.unready_when_breaker_open`, a breaker that is not open. By default an open breaker
+/// leaves the replica ready: the outage is the app's, every replica shares it, and taking them
+/// all out of the Service would only turn the route `fallback` and the 503 into connection
+/// errors.
 pub fn ready(policy: &Policy, now: Instant) -> bool {
     policy.upstreams.iter().all(|u| {
         u.any_endpoint_up()
-            && u.breaker
-                .as_ref()
-                .is_none_or(|b| b.peek(now) != State::Open)
+            && (!policy.unready_when_breaker_open
+                || u.breaker
+                    .as_ref()
+                    .is_none_or(|b| b.peek(now) != State::Open))
     })
 }
 

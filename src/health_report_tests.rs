@@ -59,23 +59,36 @@ fn healthy_then_degraded_then_unhealthy_by_dependency() {
     assert!(ready(&p, Instant::now()));
 }
 
-#[test]
-fn an_open_breaker_or_no_endpoint_up_is_unhealthy_and_unready() {
-    let p = policy("");
-    assert!(ready(&p, Instant::now()));
-    let u = &p.upstreams[0];
-    let b = u.breaker.as_ref().unwrap();
-    let now = Instant::now();
+/// Opens the upstream's breaker at `now`.
+fn open_breaker(p: &Policy, now: Instant) {
+    let b = p.upstreams[0].breaker.as_ref().unwrap();
     let permit = b.acquire(now).0.unwrap();
     b.record(permit, true, now);
+}
+
+#[test]
+fn an_open_breaker_is_unhealthy_but_ready_unless_configured() {
+    // 0.1: an open breaker made /readyz 503, so an outage every replica shares emptied the
+    // Service and the route fallback was never served.
+    let p = policy("");
+    let now = Instant::now();
+    open_breaker(&p, now);
     let (s, body) = status_of(&p);
     assert_eq!(s, Status::Unhealthy);
     assert_eq!(body["upstreams"][0]["breaker"], "open");
     assert_eq!(body["upstreams"][0]["status"], "down");
+    assert!(ready(&p, now));
+
+    let p = policy("health: { unready_when_breaker_open: true }\n");
+    assert!(ready(&p, now));
+    open_breaker(&p, now);
     assert!(!ready(&p, now));
     // Past open_for it reads half-open, and half-open is ready again.
     assert!(ready(&p, now + Duration::from_secs(31)));
+}
 
+#[test]
+fn no_endpoint_up_is_unhealthy_and_unready() {
     let p = policy("");
     let t = Thresholds {
         healthy_after: 1,

@@ -16,6 +16,7 @@ pub mod guards;
 pub mod hashing;
 pub mod health_checks;
 pub mod health_report;
+pub mod healthcheck;
 pub mod housekeeping;
 pub mod memory;
 pub mod metrics;

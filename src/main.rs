@@ -33,7 +33,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Validate the config file: prints `ok`, or every problem, and exits 0 or 1.
-    Check,
+    Check {
+        /// When valid, print the effective config (every default filled in) as YAML.
+        #[arg(long)]
+        dump: bool,
+    },
+    /// Exit 0 when the running instance's admin `/readyz` answers 200, 1 otherwise (a Docker
+    /// HEALTHCHECK for an image with no shell). Reads `server.admin_listen` from the config.
+    Healthcheck {
+        /// How long to wait for the connection and for the answer.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
@@ -47,6 +58,40 @@ fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
     })
 }
 
+fn check(loaded: &LoadedConfig, dump: bool) -> ExitCode {
+    if !dump {
+        println!("ok");
+        return ExitCode::SUCCESS;
+    }
+    match rampart::config::dump::effective_yaml(loaded) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn healthcheck(config: Option<PathBuf>, timeout: std::time::Duration) -> ExitCode {
+    let Some(config) = config else {
+        eprintln!("rampart: no config file: pass --config FILE or set RAMPART_CONFIG");
+        return ExitCode::from(1);
+    };
+    match rampart::healthcheck::run(&config, timeout) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("rampart: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // SIGHUP's default action kills the process: the reload handler goes in before anything
     // else, so a HUP at any moment reloads (or, during `check`, is harmless).
@@ -58,13 +103,15 @@ fn main() -> ExitCode {
     #[cfg(feature = "alloc-count")]
     rampart::alloc_count::report();
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { timeout }) = cli.command {
+        return healthcheck(cli.config, timeout);
+    }
     let loaded = match load(cli.config) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    if let Some(Command::Check) = cli.command {
-        println!("ok");
-        return ExitCode::SUCCESS;
+    if let Some(Command::Check { dump }) = cli.command {
+        return check(&loaded, dump);
     }
     rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
     let file = loaded.file.clone();

@@ -47,6 +47,7 @@ fn the_dockerfile_passes_hadolint() {
         "USER 65532",
         "EXPOSE 8080 9901",
         "distroless",
+        "CMD [\"/usr/local/bin/rampart\", \"healthcheck\"]",
     ] {
         assert!(text.contains(needed), "Dockerfile lacks {needed}");
     }

@@ -1,5 +1,6 @@
 //! The config file: model, units, YAML positions, loading and validation.
 
+pub mod dump;
 pub mod load;
 pub mod model;
 pub mod problems;
@@ -8,6 +9,7 @@ pub mod tls_files;
 pub mod units;
 pub mod validate;
 pub mod yaml;
+pub mod yaml_emit;
 
 pub use load::{load_file, load_str, ConfigError, ConfigErrors, LoadedConfig};
 pub use model::Config;

@@ -59,6 +59,29 @@ fn settings(h: &SecurityHeaders) -> [&HeaderSetting; 9] {
     ]
 }
 
+/// The top-level section with every header not set there given its default (`check --dump`).
+pub fn with_defaults(global: &SecurityHeaders) -> SecurityHeaders {
+    let mut filled = global.clone();
+    let slots = [
+        &mut filled.strict_transport_security,
+        &mut filled.content_security_policy,
+        &mut filled.content_security_policy_report_only,
+        &mut filled.x_content_type_options,
+        &mut filled.x_frame_options,
+        &mut filled.referrer_policy,
+        &mut filled.permissions_policy,
+        &mut filled.cross_origin_opener_policy,
+        &mut filled.cross_origin_resource_policy,
+    ];
+    for (slot, (_, default)) in slots.into_iter().zip(DEFAULTS) {
+        if slot.is_default() {
+            *slot = default.map_or(HeaderSetting::Off, |v| HeaderSetting::Value(v.into()));
+        }
+    }
+    filled.mode.get_or_insert_with(HeaderMode::default);
+    filled
+}
+
 impl HeaderSet {
     /// The top-level section, then a route's `headers:` on top (its keys win, its `mode`
     /// wins when set, its `remove` adds to the top-level list). Invalid values were refused

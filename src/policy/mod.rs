@@ -58,6 +58,8 @@ pub struct Policy {
     /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
     pub shared_limits: Option<Arc<SharedLimits>>,
     pub dependencies: Vec<DependencyPolicy>,
+    /// `health.unready_when_breaker_open`.
+    pub unready_when_breaker_open: bool,
     /// `security_headers`: for responses not tied to a route (404, listener refusals, admin).
     pub headers: Arc<HeaderSet>,
     /// The top-level `cors`.
@@ -194,6 +196,7 @@ impl Policy {
             admin_token: c.server.admin_token.clone(),
             shutdown_delay: c.server.shutdown_delay(),
             watch_config: c.server.watch_config,
+            unready_when_breaker_open: c.health.unready_when_breaker_open,
             dependencies: dependency::compile(
                 &c.health.dependencies,
                 previous.map_or(&[][..], |p| &p.dependencies[..]),

@@ -12,7 +12,7 @@ pub use routes::*;
 
 use super::units::{ByteSize, Cidr, ConfigDuration};
 use serde::de::{self, Deserializer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ pub(crate) fn millis(n: u64) -> ConfigDuration {
     ConfigDuration(Duration::from_millis(n))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
     pub server: Server,
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct Config {
     pub tracing: Tracing,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     #[default]
@@ -55,7 +55,7 @@ pub enum Environment {
     Development,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Server {
     pub listen: String,
     pub admin_listen: String,
@@ -104,7 +104,7 @@ fn default_upgrade_sock() -> String {
     "/tmp/rampart_upgrade.sock".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Tls {
     pub cert_file: String,
     pub key_file: String,
@@ -116,7 +116,7 @@ pub struct Tls {
 }
 
 /// `server.tls.min_version`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 pub enum TlsVersion {
     #[default]
     #[serde(rename = "1.2")]
@@ -125,7 +125,7 @@ pub enum TlsVersion {
     V13,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Client {
     pub trusted_proxies: Vec<Cidr>,
@@ -145,7 +145,7 @@ pub struct Client {
 
 /// `client.underscores_in_headers`: header names with `_` (WSGI servers map `X_Api_Key`
 /// and `X-Api-Key` to the same variable, so such a name could pass as another header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Underscores {
     /// As NGINX: such headers never reach the app; the request is served.
@@ -175,7 +175,7 @@ impl Default for Client {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Upstream {
     pub endpoints: Vec<String>,
     #[serde(default = "default_connect_timeout")]
@@ -210,7 +210,7 @@ fn default_idle_timeout() -> ConfigDuration {
     secs(60)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Queue {
     #[serde(default = "default_queue_max")]
     pub max: usize,
@@ -232,7 +232,7 @@ fn default_queue_timeout() -> ConfigDuration {
     secs(2)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct HealthCheck {
     #[serde(default = "default_health_path")]
     pub path: String,
@@ -261,7 +261,7 @@ fn default_unhealthy_after() -> u32 {
     3
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CircuitBreaker {
     pub consecutive_failures: u32,
@@ -287,7 +287,7 @@ impl Default for CircuitBreaker {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Retry {
     pub attempts: u32,

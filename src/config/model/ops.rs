@@ -2,15 +2,18 @@
 
 use super::super::units::ConfigDuration;
 use super::{millis, secs};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct Health {
+    /// `/readyz` answers 503 while a breaker is open (default false: an outage every replica
+    /// shares must not take every replica out of the Service, or no fallback is ever served).
+    pub unready_when_breaker_open: bool,
     pub dependencies: Vec<Dependency>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Dependency {
     pub name: String,
     #[serde(default)]
@@ -31,7 +34,7 @@ fn default_dependency_timeout() -> ConfigDuration {
     secs(2)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     #[default]
@@ -39,7 +42,7 @@ pub enum StoreKind {
     Redis,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RateLimitStore {
     pub kind: StoreKind,
@@ -57,7 +60,7 @@ impl Default for RateLimitStore {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OnError {
     #[default]
@@ -65,7 +68,7 @@ pub enum OnError {
     Deny,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RedisStore {
     pub url: String,
     #[serde(default = "default_redis_timeout")]
@@ -83,7 +86,7 @@ fn default_redis_timeout() -> ConfigDuration {
     millis(50)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -92,7 +95,7 @@ pub enum LogFormat {
 }
 
 /// `tracing:` — trace context Rampart starts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Tracing {
     /// The trace-flags of new traceparents: `01` (true, default) or `00`.
@@ -105,7 +108,7 @@ impl Default for Tracing {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Logging {
     pub format: LogFormat,

@@ -2,9 +2,9 @@
 
 use super::super::units::{ByteSize, Cidr, ConfigDuration, Rate};
 use serde::de::{self, Deserializer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Route {
     pub name: String,
     #[serde(rename = "match")]
@@ -42,7 +42,7 @@ pub struct Route {
 }
 
 /// `websocket:` on a route: `Upgrade: websocket` is forwarded there.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WebSocket {
     /// Closed after this long without a byte (default 10 minutes).
     #[serde(default = "default_websocket_idle")]
@@ -57,7 +57,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 pub struct RouteMatch {
     #[serde(default)]
     pub path: Option<String>,
@@ -71,7 +71,7 @@ pub struct RouteMatch {
     pub host: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RateLimit {
     pub rate: Rate,
     #[serde(default)]
@@ -114,7 +114,7 @@ impl<'de> Deserialize<'de> for RateKey {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Fallback {
     #[serde(default = "default_fallback_status")]
     pub status: u16,
@@ -130,7 +130,7 @@ fn default_fallback_content_type() -> String {
     "application/json".into()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UploadKind {
     Xlsx,
@@ -146,12 +146,12 @@ pub enum UploadKind {
     Gif,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Uploads {
     pub allow: Vec<UploadKind>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum HeaderMode {
     #[default]
@@ -168,6 +168,13 @@ pub enum HeaderSetting {
     Value(String),
 }
 
+impl HeaderSetting {
+    /// Not set here (a route's `headers:` then inherits the top-level value).
+    pub fn is_default(&self) -> bool {
+        *self == HeaderSetting::Default
+    }
+}
+
 impl<'de> Deserialize<'de> for HeaderSetting {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Option::<String>::deserialize(d)? {
@@ -177,23 +184,32 @@ impl<'de> Deserialize<'de> for HeaderSetting {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct SecurityHeaders {
     pub mode: Option<HeaderMode>,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub strict_transport_security: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub content_security_policy: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub content_security_policy_report_only: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub x_content_type_options: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub x_frame_options: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub referrer_policy: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub permissions_policy: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub cross_origin_opener_policy: HeaderSetting,
+    #[serde(skip_serializing_if = "HeaderSetting::is_default")]
     pub cross_origin_resource_policy: HeaderSetting,
     pub remove: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct Cors {
     pub allow_origins: Vec<String>,
