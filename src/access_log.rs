@@ -5,6 +5,7 @@
 
 use crate::metrics::Metrics;
 use crate::policy::LogPolicy;
+use crate::request_metrics::Answered;
 use crate::telemetry::{self, AccessRecord};
 
 /// Counts `record` and logs it. `upstream`: the upstream's name when the app was called.
@@ -12,7 +13,14 @@ pub fn finish(metrics: &Metrics, logging: &LogPolicy, record: &AccessRecord) {
     let route = record.route.unwrap_or("");
     let cache = &metrics.per_request;
     let secs = record.duration.as_secs_f64();
-    cache.request(route, method_label(record.method), record.status, secs);
+    cache.request(&Answered {
+        route,
+        method: method_label(record.method),
+        status: record.status,
+        secs,
+        bytes_in: record.bytes_in,
+        bytes_out: record.bytes_out,
+    });
     if let (Some(upstream), Some(t)) = (record.upstream, record.upstream_time) {
         cache.upstream(upstream, t.as_secs_f64());
     }

@@ -98,6 +98,12 @@ impl AdminApp {
         let policy = self.shared.policy.load();
         let metrics = &self.shared.metrics;
         let now = Instant::now();
+        let open = &self.shared.lifecycle;
+        metrics.record_connections_open(
+            open.connections.load(std::sync::atomic::Ordering::Relaxed),
+            open.admin_connections
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         for u in &policy.upstreams {
             let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
             let breaker = u.breaker.as_ref().map_or(State::Closed, |b| b.peek(now));

@@ -38,6 +38,9 @@ pub struct Metrics {
     pub config_reloads_total: IntCounterVec,
     pub config_generation: IntGauge,
     pub config_last_reload_success_timestamp_seconds: Gauge,
+    /// 1 when the last load (start or reload) succeeded, 0 after a refused reload.
+    config_last_reload_successful: IntGauge,
+    connections_open: IntGaugeVec,
 }
 
 fn counter(
@@ -100,6 +103,23 @@ impl Metrics {
             "Unix time of the last successful config load",
         )?;
         r.register(Box::new(last_reload.clone()))?;
+        let last_reload_ok = IntGauge::new(
+            "rampart_config_last_reload_successful",
+            "1 when the last config load succeeded, 0 when the last reload was refused",
+        )?;
+        r.register(Box::new(last_reload_ok.clone()))?;
+        let request_bytes = counter(
+            &r,
+            "rampart_request_bytes_total",
+            "Request body bytes received from clients (the access log's bytes_in)",
+            &["route"],
+        )?;
+        let response_bytes = counter(
+            &r,
+            "rampart_response_bytes_total",
+            "Response body bytes sent to clients (the access log's bytes_out)",
+            &["route"],
+        )?;
 
         let requests_total = counter(
             &r,
@@ -124,7 +144,15 @@ impl Metrics {
                 requests_total.clone(),
                 request_duration.clone(),
                 upstream_request_duration.clone(),
+                [request_bytes, response_bytes],
             ),
+            config_last_reload_successful: last_reload_ok,
+            connections_open: gauge(
+                &r,
+                "rampart_connections_open",
+                "Open client connections",
+                &["listener"],
+            )?,
             requests_total,
             request_duration,
             upstream_request_duration,
@@ -227,7 +255,6 @@ impl Metrics {
         self.tls_certificate_expiry.set(not_after as f64);
     }
 
-    /// A config loaded (at start or by a reload): its generation and the success time.
     /// Open WebSockets over every route.
     pub fn websocket_connections_open(&self) -> i64 {
         use prometheus::core::Collector;
@@ -239,7 +266,9 @@ impl Metrics {
             .sum()
     }
 
+    /// A config loaded (at start or by a reload): its generation and the success time.
     pub fn record_load(&self, generation: u64) {
+        self.config_last_reload_successful.set(1);
         self.config_generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
         self.config_reloads_total
@@ -250,6 +279,24 @@ impl Metrics {
                 .duration_since(std::time::SystemTime::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
         );
+    }
+
+    /// A reload refused: the previous config keeps serving, and says so until the next
+    /// successful load (an alert on it stays firing while the bad file is there).
+    pub fn record_reload_failure(&self) {
+        self.config_last_reload_successful.set(0);
+        self.config_reloads_total
+            .with_label_values(&["failure"])
+            .inc();
+    }
+
+    /// Open client connections per listener (read from the front door's counters at scrape).
+    pub fn record_connections_open(&self, public: usize, admin: usize) {
+        for (listener, n) in [("public", public), ("admin", admin)] {
+            self.connections_open
+                .with_label_values(&[listener])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// The text exposition format, for `GET /metrics`.

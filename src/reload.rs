@@ -35,10 +35,7 @@ pub fn reload(shared: &Shared, trigger: &str) -> Result<u64, Vec<String>> {
             Ok(generation)
         }
         Err(errors) => {
-            metrics
-                .config_reloads_total
-                .with_label_values(&["failure"])
-                .inc();
+            metrics.record_reload_failure();
             for e in &errors {
                 tracing::error!(
                     trigger,

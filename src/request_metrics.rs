@@ -1,5 +1,6 @@
 //! The per-request metrics (`rampart_requests_total`, `rampart_request_duration_seconds`,
-//! `rampart_upstream_request_duration_seconds`) through cached label handles.
+//! `rampart_upstream_request_duration_seconds`, `rampart_request_bytes_total`,
+//! `rampart_response_bytes_total`) through cached label handles.
 //!
 //! `with_label_values` hashes every label string and takes the family's lock on each call;
 //! three families a request cost ~1 µs in the pinned benchmark. The handles of each
@@ -20,6 +21,8 @@ pub struct RequestMetrics {
     requests_total: IntCounterVec,
     request_duration: HistogramVec,
     upstream_duration: HistogramVec,
+    /// Request and response bytes, by route.
+    bytes: [IntCounterVec; 2],
     requests: RwLock<HashMap<u64, RequestHandles, Keyed>>,
     upstreams: RwLock<HashMap<u64, (Box<str>, Histogram), Keyed>>,
 }
@@ -30,6 +33,27 @@ struct RequestHandles {
     status: u16,
     count: IntCounter,
     duration: Histogram,
+    bytes_in: IntCounter,
+    bytes_out: IntCounter,
+}
+
+/// What one request adds to the per-request families.
+pub struct Answered<'a> {
+    pub route: &'a str,
+    pub method: &'static str,
+    pub status: u16,
+    pub secs: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl RequestHandles {
+    fn add(&self, a: &Answered<'_>) {
+        self.count.inc();
+        self.duration.observe(a.secs);
+        self.bytes_in.inc_by(a.bytes_in);
+        self.bytes_out.inc_by(a.bytes_out);
+    }
 }
 
 type Keyed = IdentityHasher;
@@ -46,25 +70,27 @@ impl RequestMetrics {
         requests_total: IntCounterVec,
         request_duration: HistogramVec,
         upstream_duration: HistogramVec,
+        bytes: [IntCounterVec; 2],
     ) -> RequestMetrics {
         RequestMetrics {
             requests_total,
             request_duration,
             upstream_duration,
+            bytes,
             requests: RwLock::default(),
             upstreams: RwLock::default(),
         }
     }
 
-    /// Counts one answered request and observes its duration.
-    pub fn request(&self, route: &str, method: &'static str, status: u16, secs: f64) {
+    /// Counts one answered request, its bytes, and observes its duration.
+    pub fn request(&self, a: &Answered<'_>) {
+        let (route, method, status) = (a.route, a.method, a.status);
         let k = key((route, method, status));
         {
             let cache = self.requests.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(h) = cache.get(&k) {
                 if &*h.route == route && h.method == method && h.status == status {
-                    h.count.inc();
-                    h.duration.observe(secs);
+                    h.add(a);
                     return;
                 }
             }
@@ -77,9 +103,10 @@ impl RequestMetrics {
                 .requests_total
                 .with_label_values(&[route, method, &status_label(status)]),
             duration: self.request_duration.with_label_values(&[route]),
+            bytes_in: self.bytes[0].with_label_values(&[route]),
+            bytes_out: self.bytes[1].with_label_values(&[route]),
         };
-        handles.count.inc();
-        handles.duration.observe(secs);
+        handles.add(a);
         let mut cache = self
             .requests
             .write()
@@ -157,16 +184,28 @@ pub fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
 
 #[cfg(test)]
 mod tests {
+    use super::Answered;
+
+    fn answered(route: &str, method: &'static str, status: u16) -> Answered<'_> {
+        Answered {
+            route,
+            method,
+            status,
+            secs: 0.01,
+            bytes_in: 100,
+            bytes_out: 1000,
+        }
+    }
 
     #[test]
     fn cached_handles_count_like_direct_ones() {
         let m = crate::metrics::Metrics::new().unwrap();
         let cache = &m.per_request;
         for _ in 0..3 {
-            cache.request("api", "GET", 200, 0.01);
+            cache.request(&answered("api", "GET", 200));
         }
-        cache.request("api", "POST", 200, 0.01);
-        cache.request("", "GET", 404, 0.01);
+        cache.request(&answered("api", "POST", 200));
+        cache.request(&answered("", "GET", 404));
         cache.upstream("app", 0.02);
         cache.upstream("app", 0.02);
         let count = |labels: &[&str]| m.requests_total.with_label_values(labels).get();
@@ -177,5 +216,14 @@ mod tests {
         assert_eq!(hist.get_sample_count(), 4);
         let up = m.upstream_request_duration.with_label_values(&["app"]);
         assert_eq!(up.get_sample_count(), 2);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains("rampart_request_bytes_total{route=\"api\"} 400"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rampart_response_bytes_total{route=\"api\"} 4000"),
+            "{text}"
+        );
     }
 }

@@ -37,7 +37,10 @@ fn metrics_count_requests_latency_and_build() {
     for _ in 0..3 {
         c.get(p.url("/api/x")).send().unwrap();
     }
-    c.post(p.url("/status/503")).send().unwrap();
+    c.post(p.url("/status/503"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .unwrap();
     c.get(p.url("/missing")).send().unwrap();
     let text = c
         .get(p.admin_url("/metrics"))
@@ -83,6 +86,19 @@ fn metrics_count_requests_latency_and_build() {
     assert_eq!(
         metric(&p, r#"rampart_request_duration_seconds_count{route="api"}"#),
         Some(4.0)
+    );
+    // Body bytes, as the access log's bytes_in / bytes_out count them.
+    let bytes_in = metric(&p, r#"rampart_request_bytes_total{route="api"}"#).unwrap();
+    let bytes_out = metric(&p, r#"rampart_response_bytes_total{route="api"}"#).unwrap();
+    assert_eq!(bytes_in, 1000.0);
+    assert!(bytes_out > 0.0, "{bytes_out}");
+    // This scrape's own connection is open on the admin listener; the client's keep-alive
+    // connection on the public one.
+    assert!(metric(&p, r#"rampart_connections_open{listener="admin"}"#).unwrap() >= 1.0);
+    assert!(metric(&p, r#"rampart_connections_open{listener="public"}"#).is_some());
+    assert_eq!(
+        metric(&p, "rampart_config_last_reload_successful"),
+        Some(1.0)
     );
     assert_eq!(
         metric(

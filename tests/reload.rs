@@ -106,6 +106,11 @@ fn an_invalid_file_changes_nothing_and_is_reported_until_a_valid_one() {
         metric(&p, "rampart_config_reloads_total{result=\"failure\"}"),
         Some(1.0)
     );
+    // Stays 0 while the bad file is there (an alert on it does not resolve itself).
+    assert_eq!(
+        metric(&p, "rampart_config_last_reload_successful"),
+        Some(0.0)
+    );
     assert!(p
         .wait_for_log(|l| l.contains("config reload rejected") && l.contains("rampart.yaml:12:"))
         .is_some());
@@ -120,6 +125,10 @@ fn an_invalid_file_changes_nothing_and_is_reported_until_a_valid_one() {
         .unwrap();
     assert_eq!(health["config"]["last_error"], Value::Null);
     assert_ne!(sha(&p), before);
+    assert_eq!(
+        metric(&p, "rampart_config_last_reload_successful"),
+        Some(1.0)
+    );
 }
 
 #[test]
