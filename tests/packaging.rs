@@ -1,42 +1,11 @@
 //! What ships beside the binary: the Dockerfile (hadolint), the Helm chart (helm lint and
-//! template, Kubernetes schemas, the rendered config accepted by `rampart check`), the
-//! Prometheus kit (promtool on the rules, the scrape config and a real `/metrics`) and the
-//! Grafana dashboard (every metric it queries is one the binary exports).
+//! template, Kubernetes schemas, the rendered config accepted by `rampart check`) and the
+//! compose demo. The Prometheus and Grafana kit is in `observability_kit.rs`.
 //! `./test` installs the tools (scripts/deps.sh); a missing one fails with a clear message.
 mod common;
+use common::tools::{root, run, tool};
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A tool from PATH or from `.tools/bin` (where deps.sh puts helm).
-fn tool(name: &str) -> PathBuf {
-    let local = root().join(".tools/bin").join(name);
-    if local.exists() {
-        return local;
-    }
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    found.unwrap_or_else(|| panic!("{name} is not installed: run ./test, which installs it"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use std::process::Command;
 
 #[test]
 fn the_dockerfile_passes_hadolint() {
@@ -277,142 +246,6 @@ fn the_sidecar_mode_refuses_to_render_without_an_app_image() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs app.image"));
-}
-
-fn scrape() -> String {
-    let up = RecordingUpstream::start();
-    // Every feature on, so every family has series.
-    let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n\
-upstreams:\n  app:\n    endpoints: [\"{up}\"]\n    max_in_flight: 4\n    \
-circuit_breaker: {{ consecutive_failures: 5 }}\n    retry: {{ attempts: 1 }}\n    \
-health_check: {{ path: /health, interval: 1s }}\n\
-routes:\n  - {{ name: trial, match: {{ path_prefix: /trial }}, upstream: app, shadow: true, max_body_bytes: 10 }}\n  \
-- {{ name: api, match: {{ path_prefix: / }}, upstream: app, rate_limit: [{{ rate: 100/second }}] }}\n\
-health:\n  dependencies:\n    - {{ name: db, tcp: \"{up}\", interval: 1s }}\n",
-        up = up.addr
-    );
-    let p = start(&yaml);
-    // The first probes and the key count land in the first second.
-    assert!(eventually(|| metric(
-        &p,
-        "rampart_dependency_up{critical=\"false\",dependency=\"db\"}"
-    )
-    .is_some()));
-    // Some traffic, so the labelled families have samples: a proxied request, a refusal
-    // (414) and a shadowed one (413 not enforced).
-    client().get(p.url("/x")).send().unwrap();
-    client()
-        .get(p.url(&format!("/{}", "a".repeat(9000))))
-        .send()
-        .unwrap();
-    client()
-        .post(p.url("/trial"))
-        .body("twenty bytes of body")
-        .send()
-        .unwrap();
-    client()
-        .get(p.admin_url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap()
-}
-
-#[test]
-fn the_prometheus_kit_passes_promtool() {
-    let kit = root().join("deploy/prometheus");
-    run(Command::new(tool("promtool"))
-        .args(["check", "rules"])
-        .arg(kit.join("rules.yml")));
-    run(Command::new(tool("promtool"))
-        .args(["check", "config"])
-        .arg(kit.join("prometheus.yml")));
-    let metrics = scrape();
-    let mut child = Command::new(tool("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `rampart_…` names in a text (PromQL expressions, alert rules).
-fn metric_names(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(at) = text[i..].find("rampart_") {
-        let start = i + at;
-        let end = start
-            + text[start..]
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(text.len() - start);
-        if start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
-            names.push(text[start..end].to_string());
-        }
-        i = end;
-    }
-    names.sort();
-    names.dedup();
-    names
-}
-
-#[test]
-fn the_dashboard_and_the_alerts_only_use_exported_metrics() {
-    let exported: Vec<String> = scrape()
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split(' ').next())
-        .map(str::to_string)
-        .collect();
-    let known = |name: &str| {
-        let base = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|s| name.strip_suffix(s))
-            .unwrap_or(name);
-        exported.iter().any(|e| e == name || e == base)
-    };
-    let dashboard =
-        std::fs::read_to_string(root().join("deploy/grafana/rampart-dashboard.json")).unwrap();
-    let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
-    let exprs: Vec<String> = parsed["panels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .filter_map(|t| t["expr"].as_str().map(str::to_string))
-        .collect();
-    assert!(exprs.len() >= 10);
-    let used = metric_names(&exprs.join("\n"));
-    for family in [
-        "rampart_requests_total",
-        "rampart_request_duration_seconds_bucket",
-        "rampart_rejections_total",
-        "rampart_circuit_breaker_state",
-        "rampart_in_flight_requests",
-        "rampart_queue_depth",
-        "rampart_config_reloads_total",
-    ] {
-        assert!(
-            used.iter().any(|u| u == family),
-            "the dashboard lacks {family}"
-        );
-    }
-    let rules = std::fs::read_to_string(root().join("deploy/prometheus/rules.yml")).unwrap();
-    for name in used.iter().chain(&metric_names(&rules)) {
-        assert!(known(name), "{name} is not exported by the binary");
-    }
 }
 
 #[test]

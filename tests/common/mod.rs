@@ -4,6 +4,7 @@
 
 pub mod faulty;
 pub mod redis;
+pub mod tools;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,34 @@
+//! The external tools the packaging tests drive (installed by `./test`, scripts/deps.sh).
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The project's root folder.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool from PATH or from `.tools/bin` (where deps.sh puts helm).
+pub fn tool(name: &str) -> PathBuf {
+    let local = root().join(".tools/bin").join(name);
+    if local.exists() {
+        return local;
+    }
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    found.unwrap_or_else(|| panic!("{name} is not installed: run ./test, which installs it"))
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
