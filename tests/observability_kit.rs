@@ -149,12 +149,37 @@ fn the_dashboard_and_the_alerts_only_use_exported_metrics() {
         "rampart_in_flight_requests",
         "rampart_queue_depth",
         "rampart_config_reloads_total",
+        "rampart_config_last_reload_successful",
+        "rampart_connections_open",
+        "rampart_request_bytes_total",
+        "rampart_response_bytes_total",
+        "rampart_websocket_connections",
+        "rampart_tls_certificate_expiry_timestamp_seconds",
     ] {
         assert!(
             used.iter().any(|u| u == family),
             "the dashboard lacks {family}"
         );
     }
+    // One app at a time: every query is scoped by the namespace and job variables (and the
+    // route variable wherever the family has a route label); latency per route.
+    let variables: Vec<&str> = parsed["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(variables, ["datasource", "namespace", "job", "route"]);
+    for expr in &exprs {
+        assert!(
+            expr.contains("namespace=~\"$namespace\", job=~\"$job\""),
+            "not scoped: {expr}"
+        );
+    }
+    assert!(exprs
+        .iter()
+        .any(|e| e
+            .contains("0.99, sum by (le, route) (rate(rampart_request_duration_seconds_bucket")));
     let rules = std::fs::read_to_string(root().join("deploy/prometheus/rules.yml")).unwrap();
     for name in used.iter().chain(&metric_names(&rules)) {
         assert!(known(name), "{name} is not exported by the binary");
