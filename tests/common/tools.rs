@@ -32,3 +32,22 @@ pub fn run(cmd: &mut Command) -> Output {
     );
     out
 }
+
+/// The documents of a multi-document YAML stream, parsed.
+pub fn documents(yaml: &str) -> Vec<serde_json::Value> {
+    yaml.split("\n---")
+        .filter_map(|d| {
+            let v: serde_json::Value = parse_yaml(d)?;
+            (!v.is_null()).then_some(v)
+        })
+        .collect()
+}
+
+/// Parses one YAML document through Rampart's own YAML layer (saphyr), as JSON; `${VAR}`
+/// is left as written.
+pub fn parse_yaml(doc: &str) -> Option<serde_json::Value> {
+    let keep = |name: &str| Some(format!("${{{name}}}"));
+    rampart::config::yaml::parse(doc, &keep)
+        .ok()
+        .map(|p| p.value)
+}
