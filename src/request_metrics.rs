@@ -186,7 +186,7 @@ pub fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
 mod tests {
     use super::Answered;
 
-    fn answered(route: &str, method: &'static str, status: u16) -> Answered<'_> {
+    fn answered(route: &'static str, method: &'static str, status: u16) -> Answered<'static> {
         Answered {
             route,
             method,

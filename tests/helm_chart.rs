@@ -5,23 +5,22 @@ mod common;
 use common::tools::{documents, root, run, tool};
 use common::*;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 const TOKEN: &str = "k8s-chart-9f8e7d6c5b4a3210ffeeddccbbaa";
 
-/// `helm dependency build` once: charts/rampart is built on charts/rampart-sidecar.
+/// charts/rampart, its dependency built once (it is built on charts/rampart-sidecar).
 pub fn chart() -> &'static Path {
-    static BUILT: OnceLock<()> = OnceLock::new();
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
+        let chart = root().join("charts/rampart");
         run(Command::new(tool("helm"))
             .args(["dependency", "build"])
-            .arg(root().join("charts/rampart")));
-    });
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("charts/rampart")
-        .leak()
+            .arg(&chart));
+        chart
+    })
 }
 
 fn helm_template(args: &[&str]) -> std::process::Output {
