@@ -140,6 +140,12 @@ fn every_ci_values_file_lints_renders_validates_and_its_config_is_accepted() {
                 assert!(config.contains("127.0.0.1:8000"));
                 let app = all.iter().find(|c| c["name"] == "app").unwrap();
                 assert!(app.get("ports").is_none(), "the app's port is not exposed");
+                // The app keeps what a real app container has.
+                assert_eq!(app["envFrom"][0]["secretRef"]["name"], "legacy-api-env");
+                assert_eq!(app["livenessProbe"]["httpGet"]["path"], "/healthz");
+                assert!(app["lifecycle"]["preStop"].is_object());
+                assert_eq!(app["volumeMounts"][0]["name"], "uploads");
+                assert_eq!(pod["serviceAccountName"], "legacy-api");
             }
             "sidecar-native-monitored" => {
                 assert_eq!(pod["initContainers"][0]["name"], "rampart");
