@@ -78,10 +78,10 @@ if [ "${RAMPART_TEST:-0}" = 1 ] && ! command -v maturin >/dev/null 2>&1; then
   echo "==> installing maturin (pip)"
   "$PYTHON" -m pip install -q --disable-pip-version-check maturin==1.16.0
 fi
-if [ "${RAMPART_TEST:-0}" = 1 ] && ! "$PYTHON" -c 'import fastapi, uvicorn' >/dev/null 2>&1; then
-  # docs/quickstart.md is run against a FastAPI app under uvicorn (tests/quickstart.rs).
+if [ "${RAMPART_TEST:-0}" = 1 ] && ! "$PYTHON" -c 'import fastapi, uvicorn, python_multipart' >/dev/null 2>&1; then
+  # docs/quickstart.md and import-openapi run against FastAPI apps under uvicorn.
   echo "==> installing fastapi and uvicorn (pip)"
-  "$PYTHON" -m pip install -q --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0
+  "$PYTHON" -m pip install -q --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0 python-multipart==0.0.34
 fi
 if [ "${RAMPART_TEST:-0}" = 1 ] && ! "$PYTHON" -c 'import websockets' >/dev/null 2>&1; then
   # The WebSocket routes' tests run a real WebSocket app and client.

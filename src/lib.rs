@@ -20,6 +20,7 @@ pub mod healthcheck;
 pub mod housekeeping;
 pub mod memory;
 pub mod metrics;
+pub mod openapi;
 pub mod pid_file;
 pub mod policy;
 pub mod probe;

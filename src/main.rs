@@ -45,6 +45,22 @@ enum Command {
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Write DIR/rampart.yaml and DIR/schemas/*.json from the app's OpenAPI 3.0/3.1 document:
+    /// an allowlist of its paths and methods, with its request-body schemas.
+    ImportOpenapi {
+        /// The document's URL (FastAPI serves it at /openapi.json).
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        url: Option<String>,
+        /// The document as a file (JSON or YAML).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The app's address (host:port or unix:/path), the `app` upstream's endpoint.
+        #[arg(long)]
+        upstream: String,
+        /// Where to write rampart.yaml and schemas/.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
@@ -70,6 +86,37 @@ fn check(loaded: &LoadedConfig, dump: bool) -> ExitCode {
         }
         Err(e) => {
             eprintln!("rampart: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn import_openapi(
+    file: Option<&std::path::Path>,
+    url: Option<&str>,
+    upstream: &str,
+    out: &std::path::Path,
+) -> ExitCode {
+    use rampart::openapi;
+    let result = openapi::read(file, url).and_then(|(text, location)| {
+        let doc = openapi::parse(&text)?;
+        let generated = openapi::generate(&doc, &location, upstream)?;
+        openapi::write(out, &generated)?;
+        Ok(generated)
+    });
+    match result {
+        Ok(g) => {
+            println!(
+                "wrote {}: {} routes, {} JSON schemas in schemas/, {} things not enforced (listed as comments)",
+                out.join("rampart.yaml").display(),
+                g.routes,
+                g.schemas.len(),
+                g.notes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rampart: import-openapi: {e}");
             ExitCode::from(1)
         }
     }
@@ -103,8 +150,15 @@ fn main() -> ExitCode {
     #[cfg(feature = "alloc-count")]
     rampart::alloc_count::report();
     let cli = Cli::parse();
-    if let Some(Command::Healthcheck { timeout }) = cli.command {
-        return healthcheck(cli.config, timeout);
+    match cli.command {
+        Some(Command::Healthcheck { timeout }) => return healthcheck(cli.config, timeout),
+        Some(Command::ImportOpenapi {
+            url,
+            file,
+            upstream,
+            out,
+        }) => return import_openapi(file.as_deref(), url.as_deref(), &upstream, &out),
+        _ => {}
     }
     let loaded = match load(cli.config) {
         Ok(l) => l,
