@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod reject;
 pub mod reload;
 pub mod reload_triggers;
+pub mod replay;
 pub mod request_metrics;
 pub mod server;
 pub mod shutdown;

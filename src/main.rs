@@ -61,6 +61,30 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// What the config (--config) would have refused of a recorded access log.
+    Replay {
+        /// The access log (`-`: standard input).
+        #[arg(long)]
+        log: String,
+        #[arg(long, value_enum, default_value = "rampart")]
+        log_format: LogFormat,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Rampart's JSON access log.
+    Rampart,
+    /// The NGINX / Apache / gunicorn combined format.
+    Combined,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Table,
+    Json,
 }
 
 fn load(path: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
@@ -122,6 +146,43 @@ fn import_openapi(
     }
 }
 
+fn replay(
+    loaded: &LoadedConfig,
+    log: &str,
+    log_format: LogFormat,
+    format: ReportFormat,
+) -> ExitCode {
+    use rampart::replay::{self, log::Format};
+    let log_format = match log_format {
+        LogFormat::Rampart => Format::Rampart,
+        LogFormat::Combined => Format::Combined,
+    };
+    let input: Box<dyn std::io::BufRead> = if log == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(log) {
+            Ok(f) => Box::new(std::io::BufReader::with_capacity(1 << 20, f)),
+            Err(e) => {
+                eprintln!("rampart: replay: cannot open {log}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    match replay::run(&loaded.config, log_format, input) {
+        Ok(report) => {
+            match format {
+                ReportFormat::Json => println!("{}", report.json()),
+                ReportFormat::Table => print!("{}", report.table()),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rampart: replay: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn healthcheck(config: Option<PathBuf>, timeout: std::time::Duration) -> ExitCode {
     let Some(config) = config else {
         eprintln!("rampart: no config file: pass --config FILE or set RAMPART_CONFIG");
@@ -164,8 +225,14 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    if let Some(Command::Check { dump }) = cli.command {
-        return check(&loaded, dump);
+    match cli.command {
+        Some(Command::Check { dump }) => return check(&loaded, dump),
+        Some(Command::Replay {
+            log,
+            log_format,
+            format,
+        }) => return replay(&loaded, &log, log_format, format),
+        _ => {}
     }
     rampart::telemetry::init(loaded.config.logging.format, &loaded.config.logging.level);
     let file = loaded.file.clone();
