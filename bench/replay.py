@@ -24,7 +24,7 @@ routes:
   - name: items
     match: { path_regex: "^/items/[0-9]+$", methods: [GET] }
     upstream: app
-    rate_limit: [ { rate: 60/minute }, { rate: 2000/minute, key: global } ]
+    rate_limit: [ { rate: 60/minute }, { rate: 300/minute, key: global } ]
   - name: orders
     match: { path_prefix: /orders, methods: [GET, POST] }
     upstream: app

@@ -143,6 +143,11 @@ impl Report {
                 );
             }
             for ((route, code), t) in &self.by {
+                let route = if route.is_empty() {
+                    "(no route)"
+                } else {
+                    route
+                };
                 let _ = writeln!(out, "\n{route} {code}, e.g.:");
                 for s in &t.samples {
                     let _ = writeln!(out, "  {s}");
