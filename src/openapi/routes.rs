@@ -42,25 +42,31 @@ pub fn plan(doc: &Value) -> Vec<RoutePlan> {
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {
         let path_base =
             base_path(&item["servers"]).unwrap_or_else(|| base.clone().unwrap_or_default());
-        let mut plain: Vec<String> = Vec::new();
+        // Operations without a body, grouped by their base path (an operation's own
+        // `servers` may differ from its path's).
+        let mut plain: Vec<(String, Vec<String>)> = Vec::new();
         let mut notes = Vec::new();
         let mut routes = Vec::new();
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
             let upper = method.to_ascii_uppercase();
+            let op_base = base_path(&op["servers"]).unwrap_or_else(|| path_base.clone());
             let label = format!("{upper} {path}");
             notes.extend(operation_notes(&label, item, op));
             let body = resolve(doc, &op["requestBody"]);
             let content = body["content"].as_object();
             match content.filter(|c| !c.is_empty()) {
-                None => plain.push(upper),
+                None => match plain.iter_mut().find(|(b, _)| *b == op_base) {
+                    Some((_, methods)) => methods.push(upper),
+                    None => plain.push((op_base, vec![upper])),
+                },
                 Some(content) => {
                     let id = op["operationId"]
                         .as_str()
                         .map_or_else(|| format!("{method}_{path}"), str::to_string);
                     let mut route = RoutePlan {
                         name: names.unique(&slug(&id)),
-                        matcher: matcher(&path_base, path),
+                        matcher: matcher(&op_base, path),
                         methods: vec![upper],
                         content_types: Some(content.keys().cloned().collect()),
                         schema: None,
@@ -71,18 +77,16 @@ pub fn plan(doc: &Value) -> Vec<RoutePlan> {
                 }
             }
         }
-        if !plain.is_empty() {
-            routes.insert(
-                0,
-                RoutePlan {
-                    name: names.unique(&slug(path)),
-                    matcher: matcher(&path_base, path),
-                    methods: plain,
-                    content_types: None,
-                    schema: None,
-                    notes: Vec::new(),
-                },
-            );
+        for (i, (op_base, methods)) in plain.into_iter().enumerate() {
+            let route = RoutePlan {
+                name: names.unique(&slug(path)),
+                matcher: matcher(&op_base, path),
+                methods,
+                content_types: None,
+                schema: None,
+                notes: Vec::new(),
+            };
+            routes.insert(i, route);
         }
         if let Some(first) = routes.first_mut() {
             first.notes.splice(0..0, notes);

@@ -19,7 +19,7 @@ fn paths_become_ordered_routes_split_by_body() {
             },
             "/files/{name}.{ext}": {"post": {"requestBody": {"content": {"multipart/form-data": {"schema": {
                 "properties": {"upload": {"type": "string", "format": "binary"}, "note": {"type": "string"}}}}}}}},
-            "/items/latest": {"get": {}}
+            "/items/latest": {"get": {}, "delete": {"servers": [{"url": "/internal"}]}}
         },
         "components": {"requestBodies": {"Item": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}}}}
     });
@@ -49,6 +49,11 @@ fn paths_become_ordered_routes_split_by_body() {
                 vec!["GET"]
             ),
             (
+                "items.latest-2",
+                &Matcher::Exact("/internal/items/latest".into()),
+                vec!["DELETE"]
+            ),
+            (
                 "items.item_id",
                 &Matcher::Regex("^/v1/items/[^/]+$".into()),
                 vec!["GET"]
@@ -67,8 +72,8 @@ fn paths_become_ordered_routes_split_by_body() {
     );
     assert_eq!(routes[1].schema.as_ref().unwrap().0, "create_item_.json");
     assert!(routes[0].notes[0].contains("security requirements"));
-    assert!(routes[3].notes[0].contains("item_id (path)"));
-    let upload = &routes[5];
+    assert!(routes[4].notes[0].contains("item_id (path)"));
+    let upload = &routes[6];
     assert_eq!(
         upload.content_types.as_deref(),
         Some(&["multipart/form-data".to_string()][..])
@@ -78,7 +83,7 @@ fn paths_become_ordered_routes_split_by_body() {
         "{:?}",
         upload.notes
     );
-    let re = regex::Regex::new(match &routes[3].matcher {
+    let re = regex::Regex::new(match &routes[4].matcher {
         Matcher::Regex(r) => r,
         _ => "",
     })
