@@ -2,9 +2,12 @@
 //! and real upstreams that record what they received.
 #![allow(dead_code)]
 
+mod certs;
 pub mod faulty;
 pub mod redis;
 pub mod tools;
+#[allow(unused_imports)]
+pub use certs::{certificate, self_signed};
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -337,51 +340,6 @@ pub fn metric(p: &RampartProcess, selector: &str) -> Option<f64> {
         .find(|l| l.starts_with(selector) && l[selector.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-}
-
-/// A self-signed certificate for `localhost` and its key, as `DIR/NAME.crt` and `DIR/NAME.key`
-/// (openssl, installed by `./test`).
-pub fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    certificate(dir, name, "localhost", 1)
-}
-
-/// A self-signed certificate with common name `cn`, valid `days`, and its key, as
-/// `DIR/NAME.crt` and `DIR/NAME.key`.
-pub fn certificate(
-    dir: &std::path::Path,
-    name: &str,
-    cn: &str,
-    days: u32,
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args([
-            "-nodes",
-            "-days",
-            &days.to_string(),
-            "-subj",
-            &format!("/CN={cn}"),
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
-    (cert, key)
 }
 
 /// A child process that prints `listening on ADDR` first (the test apps); killed when dropped.
