@@ -7,6 +7,7 @@ pub mod admin;
 #[cfg(feature = "alloc-count")]
 pub mod alloc_count;
 pub mod config;
+pub mod config_dump;
 pub mod config_state;
 pub mod facts;
 pub mod failure;

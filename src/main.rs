@@ -103,7 +103,7 @@ fn check(loaded: &LoadedConfig, dump: bool) -> ExitCode {
         println!("ok");
         return ExitCode::SUCCESS;
     }
-    match rampart::config::dump::effective_yaml(loaded) {
+    match rampart::config_dump::effective_yaml(loaded) {
         Ok(yaml) => {
             print!("{yaml}");
             ExitCode::SUCCESS

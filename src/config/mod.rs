@@ -1,10 +1,10 @@
 //! The config file: model, units, YAML positions, loading and validation.
 
-pub mod dump;
 pub mod load;
 pub mod model;
 pub mod problems;
 pub mod schema_file;
+pub mod serialize;
 pub mod tls_files;
 pub mod units;
 pub mod validate;
