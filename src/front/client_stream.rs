@@ -333,8 +333,9 @@ impl Inner {
             let read = ready!(read_into(&mut self.stream, &mut self.pending, cx, room))?;
             if read == 0 {
                 self.eof = true;
-                if self.pending.is_empty() {
-                    // The client left with nothing waiting: Pingora may stop early.
+                if self.pending.is_empty() && !self.hold_eof {
+                    // The client left with nothing waiting: Pingora may stop early (not for
+                    // a pipelined request: its client half-closed and waits for the answer).
                     return Poll::Ready(Ok(()));
                 }
             }

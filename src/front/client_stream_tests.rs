@@ -164,3 +164,29 @@ async fn read_ahead_refuses_an_oversized_chunked_body() {
     let read = conn.read_ahead(plan, Duration::from_secs(60)).await;
     assert!(matches!(read, ReadAhead::Refused(r) if r.code == Code::BodyTooLarge));
 }
+
+#[tokio::test]
+async fn a_pipelined_request_keeps_its_answer_when_the_client_ends_while_it_is_served() {
+    // Seen on CI under load: the client pipelined two requests and half-closed; the end of
+    // its stream arrived while the second was being served, and Pingora was told the client
+    // had left, so the second answer was never written.
+    let (ours, mut theirs) = duplex(1 << 20);
+    theirs
+        .write_all(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut conn = ClientStream::new(Box::new(ours));
+    while !conn.pending().ends_with(b"\r\n\r\n") {
+        assert!(conn.read_more().await.unwrap() > 0);
+    }
+    let len = conn.pending().len();
+    conn.start_request(len, BodyFraming::None, true);
+    assert_eq!(read_ready(&mut conn), (vec![], Ok(false)));
+    theirs.shutdown().await.unwrap();
+    assert_eq!(
+        read_ready(&mut conn),
+        (vec![], Ok(false)),
+        "a pipelined request's end of stream is held until it is answered"
+    );
+    assert!(conn.client_ended());
+}
