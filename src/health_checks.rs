@@ -11,8 +11,10 @@ use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// How often due probes are looked for (intervals are seconds; this adds at most 100 ms).
-const TICK: Duration = Duration::from_millis(100);
+/// The longest the loop sleeps: a reload that adds checks is picked up within this.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// The shortest: probes due together start together.
+const MIN_SLEEP: Duration = Duration::from_millis(10);
 
 pub struct HealthChecks {
     pub shared: Arc<Shared>,
@@ -100,19 +102,72 @@ impl HealthChecks {
     }
 }
 
+/// When the loop should look again: the earliest probe due, within [MIN_SLEEP, MAX_SLEEP]
+/// from `now`. Sleeping until then (instead of ticking) keeps an idle instance asleep.
+pub fn next_wake(policy: &Policy, now: Instant) -> Instant {
+    let endpoints = policy
+        .upstreams
+        .iter()
+        .filter(|u| u.health_check.is_some())
+        .flat_map(|u| u.endpoints.iter().map(|e| e.health.schedule.next_due()));
+    let dependencies = policy
+        .dependencies
+        .iter()
+        .map(|d| d.state.schedule.next_due());
+    let earliest = endpoints
+        .chain(dependencies)
+        .map(|due| due.unwrap_or(now))
+        .min()
+        .unwrap_or_else(|| crate::time_math::after(now, MAX_SLEEP));
+    earliest.clamp(
+        crate::time_math::after(now, MIN_SLEEP),
+        crate::time_math::after(now, MAX_SLEEP),
+    )
+}
+
 #[async_trait]
 impl BackgroundService for HealthChecks {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
+            let policy = self.shared.policy.load_full();
+            let now = Instant::now();
+            self.start_due_probes(&policy, now);
+            let wake = next_wake(&policy, now);
+            drop(policy);
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = tick.tick() => {
-                    let policy = self.shared.policy.load_full();
-                    self.start_due_probes(&policy, Instant::now());
-                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(extra: &str) -> Policy {
+        let yaml = format!(
+            "server: {{ listen: 127.0.0.1:0, admin_listen: 127.0.0.1:0 }}\n\
+             upstreams:\n  app:\n    endpoints: [127.0.0.1:9]\n{extra}\
+             routes: [ {{ name: r, match: {{ path_prefix: / }}, upstream: app }} ]\n"
+        );
+        let loaded =
+            crate::config::load_str(&yaml, "t.yaml", std::path::Path::new("."), &|_| None).unwrap();
+        Policy::compile(&loaded, None, 1).unwrap()
+    }
+
+    #[test]
+    fn the_loop_sleeps_until_the_next_probe_is_due_and_at_most_a_second() {
+        let now = Instant::now();
+        // Nothing to probe: a wake-up a second, for reloads that add checks.
+        assert_eq!(next_wake(&policy(""), now), now + MAX_SLEEP);
+        let p = policy("    health_check: { interval: 300ms }\n");
+        // Never probed: due at once.
+        assert_eq!(next_wake(&p, now), now + MIN_SLEEP);
+        let schedule = &p.upstreams[0].endpoints[0].health.schedule;
+        assert!(schedule.start_if_due(now, Duration::from_millis(300)));
+        schedule.finished();
+        assert_eq!(next_wake(&p, now), now + Duration::from_millis(300));
     }
 }

@@ -39,7 +39,8 @@ pub fn install_sighup_handler() {
     }
 }
 
-/// How often the loop looks for SIGHUPs.
+/// How often the loop looks for SIGHUPs, only when tokio's signal stream could not be set
+/// up (an idle instance otherwise never wakes for SIGHUP).
 const HANGUP_POLL: Duration = Duration::from_millis(100);
 
 /// Quiet time after the last event before the file is read (a ConfigMap swap is several
@@ -134,19 +135,29 @@ impl BackgroundService for ReloadTriggers {
         let (tx, mut events) = mpsc::unbounded_channel();
         let mut watcher = self.watch(tx);
         self.watch_certificate(&mut watcher);
-        let mut hangups_seen = 0;
+        // tokio's SIGHUP stream wakes this loop only when a HUP comes; its handler chains to
+        // the early one (signal-hook-registry keeps the previous handler), which still counts.
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut poll = tokio::time::interval(HANGUP_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // A HUP that came before this loop ran reloads now.
+        let mut hangups_seen = 0;
         loop {
+            let hangups = HANGUPS.load(Ordering::Relaxed);
+            if hangups != hangups_seen {
+                hangups_seen = hangups;
+                self.reload("SIGHUP").await;
+                continue;
+            }
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = poll.tick() => {
-                    let hangups = HANGUPS.load(Ordering::Relaxed);
-                    if hangups != hangups_seen {
-                        hangups_seen = hangups;
-                        self.reload("SIGHUP").await;
+                _ = async {
+                    match hangup.as_mut() {
+                        Some(stream) => { stream.recv().await; }
+                        None => { poll.tick().await; }
                     }
-                }
+                } => {}
                 Some(()) = events.recv() => {
                     // Let the burst settle, then look once.
                     while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}

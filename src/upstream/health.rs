@@ -60,6 +60,11 @@ impl Schedule {
     pub fn finished(&self) {
         self.running.store(false, Ordering::Release);
     }
+
+    /// When the next probe is due (None: never started, due at once).
+    pub fn next_due(&self) -> Option<Instant> {
+        *self.next_due.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What `/health` shows of an endpoint.
