@@ -3,8 +3,7 @@
 //! compose demo. The Prometheus and Grafana kit is in `observability_kit.rs`.
 //! `./test` installs the tools (scripts/deps.sh); a missing one fails with a clear message.
 mod common;
-use common::tools::{parse_yaml, root, run, tool};
-use common::*;
+use common::tools::{assert_checks, parse_yaml, root, run, tool};
 use std::process::Command;
 
 #[test]
@@ -24,16 +23,11 @@ fn the_dockerfile_passes_hadolint() {
 
 #[test]
 fn the_container_config_is_valid() {
-    let out = Command::new(rampart_bin())
-        .args(["check", "--config"])
-        .arg(root().join("deploy/docker/rampart.yaml"))
-        .env("APP_ADDR", "127.0.0.1:8000")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let file = root().join("deploy/docker/rampart.yaml");
+    assert_checks(
+        &file,
+        &[("APP_ADDR", "127.0.0.1:8000")],
+        "deploy/docker/rampart.yaml",
     );
 }
 

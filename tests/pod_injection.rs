@@ -5,11 +5,16 @@
 //! (accepted by `rampart check`); the Service reaches Rampart; the app's own container is
 //! exactly what it was without Rampart.
 mod common;
-use common::tools::{documents, root, run, tool};
-use common::*;
+use common::tools::{assert_checks, documents, root, run, tool};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
+
+/// What the pod's environment gives Rampart.
+const POD_ENV: &[(&str, &str)] = &[
+    ("RAMPART_ADMIN_TOKEN", "injected-0123456789abcdefghijklmnop"),
+    ("REDIS_URL", "redis://redis:6379"),
+];
 
 fn fixture(part: &str) -> std::path::PathBuf {
     root().join("tests/fixtures/shop-api").join(part)
@@ -78,18 +83,7 @@ fn assert_injected(with: &[Value], without: &[Value]) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rampart.yaml");
     std::fs::write(&file, config).unwrap();
-    let out = Command::new(rampart_bin())
-        .args(["check", "--config"])
-        .arg(&file)
-        .env("RAMPART_ADMIN_TOKEN", "injected-0123456789abcdefghijklmnop")
-        .env("REDIS_URL", "redis://redis:6379")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{config}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_checks(&file, POD_ENV, config);
     assert!(
         config.contains("127.0.0.1:8000") && config.contains("name: items"),
         "{config}"
@@ -112,17 +106,7 @@ fn the_kustomize_component_injects_rampart_into_a_labelled_deployment() {
     assert_injected(&with, &without);
     // The starting config shipped with the component is valid as it is.
     let example = root().join("deploy/kustomize/rampart-sidecar/rampart.example.yaml");
-    let out = Command::new(rampart_bin())
-        .args(["check", "--config"])
-        .arg(&example)
-        .env("RAMPART_ADMIN_TOKEN", "injected-0123456789abcdefghijklmnop")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_checks(&example, POD_ENV, "rampart.example.yaml");
     // The generated Secret's hashed name reaches the container.
     let secret = with.iter().find(|d| d["kind"] == "Secret").unwrap();
     let pod = &one(&with, "Deployment")["spec"]["template"]["spec"];

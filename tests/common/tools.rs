@@ -51,3 +51,19 @@ pub fn parse_yaml(doc: &str) -> Option<serde_json::Value> {
         .ok()
         .map(|p| p.value)
 }
+
+/// `rampart check --config FILE` with `env` set as the pod or container sets it; asserts it
+/// passes, showing `what` and the problems otherwise.
+pub fn assert_checks(file: &Path, env: &[(&str, &str)], what: &str) {
+    let out = Command::new(super::rampart_bin())
+        .args(["check", "--config"])
+        .arg(file)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run rampart check");
+    assert!(
+        out.status.success(),
+        "{what}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
