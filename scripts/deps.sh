@@ -92,3 +92,19 @@ if ! "$PYTHON" -c 'import flask, gunicorn' >/dev/null 2>&1; then
   echo "==> installing the example app's Python packages (pip)"
   "$PYTHON" -m pip install -q --disable-pip-version-check -r "$(dirname "${BASH_SOURCE[0]}")/../examples/legacy_app/requirements.txt"
 fi
+if [ "${RAMPART_BENCH:-0}" = 1 ]; then
+  # Fixed-rate latency (bench/latency.py): oha corrects for coordinated omission. Built once
+  # from crates.io into .tools/ (about 5 minutes).
+  TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
+  if ! command -v oha >/dev/null 2>&1 && [ ! -x "$TOOLS/bin/oha" ]; then
+    echo "==> building oha 1.16.0 into .tools/ (cargo install, once)"
+    cargo install --quiet --locked --version 1.16.0 --root "$TOOLS" oha
+  fi
+  export PATH="$TOOLS/bin:$PATH"
+  # The sidecar placement's in-app variant (bench/sidecar.py): the same protections as Flask
+  # middleware, the way teams write them today.
+  if ! "$PYTHON" -c 'import flask_limiter, flask_talisman' >/dev/null 2>&1; then
+    echo "==> installing Flask-Limiter and Flask-Talisman (pip)"
+    "$PYTHON" -m pip install -q --disable-pip-version-check Flask-Limiter==4.1.1 flask-talisman==1.1.0
+  fi
+fi

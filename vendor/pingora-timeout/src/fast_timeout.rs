@@ -156,6 +156,12 @@ pub async fn fast_sleep(duration: Duration) {
     TIMER_MANAGER.register_timer(duration).poll().await
 }
 
+/// How many times the clock thread has woken to look at the timers: with nothing armed it
+/// sleeps (at most a second at a time) instead of ticking every 10 ms.
+pub fn clock_wakeups() -> u64 {
+    TIMER_MANAGER.clock_wakeups()
+}
+
 /// Pause the timer for fork()
 ///
 /// Because RwLock across fork() is undefined behavior, this function makes sure that no one

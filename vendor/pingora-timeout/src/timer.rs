@@ -28,9 +28,9 @@
 //! - create 34.317439ms total, 343ns avg per iteration
 //! - drop: 10.694154ms total, 106ns avg per iteration
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thread_local::ThreadLocal;
@@ -38,6 +38,9 @@ use tokio::sync::Notify;
 
 const RESOLUTION_MS: u64 = 10;
 const RESOLUTION_DURATION: Duration = Duration::from_millis(RESOLUTION_MS);
+// The longest the clock thread sleeps with nothing due: it keeps the watchdog fresh
+// (DELAYS_SEC) while an idle process wakes once a second instead of 100 times.
+const IDLE_WAKE_MS: u64 = 1000;
 
 // round to the NEXT timestamp based on the resolution
 #[inline]
@@ -104,6 +107,13 @@ pub struct TimerManager {
     // Start a new clock thread if this is -1 or staled. The clock thread should keep updating this
     clock_watchdog: AtomicI64,
     paused: AtomicBool,
+    // When the clock thread plans to look at the timers next (ms since `zero`). A timer due
+    // earlier than that wakes the clock thread when it is registered.
+    next_wake: AtomicU64,
+    // The running clock thread, to unpark it.
+    clock: Mutex<Option<std::thread::Thread>>,
+    // How many times the clock thread looked at the timers (for tests).
+    wakeups: AtomicU64,
 }
 
 // Consider the clock thread is dead after it fails to update the thread in DELAYS_SEC
@@ -116,6 +126,9 @@ impl Default for TimerManager {
             zero: Instant::now(),
             clock_watchdog: AtomicI64::new(-DELAYS_SEC),
             paused: AtomicBool::new(false),
+            next_wake: AtomicU64::new(0),
+            clock: Mutex::new(None),
+            wakeups: AtomicU64::new(0),
         }
     }
 }
@@ -126,15 +139,19 @@ impl TimerManager {
         Self::default()
     }
 
-    // This thread sleeps for a resolution time and then fires all the timers that are due to fire
+    // This thread sleeps until the earliest timer is due (at most IDLE_WAKE_MS) and then
+    // fires all the timers that are due. It used to wake every RESOLUTION_MS whether or not
+    // any timer was armed: 100 wake-ups a second in an idle process.
     pub(crate) fn clock_thread(&self) {
+        *self.clock.lock() = Some(std::thread::current());
         loop {
-            std::thread::sleep(RESOLUTION_DURATION);
-            let now = Instant::now() - self.zero;
+            self.wakeups.fetch_add(1, Ordering::Relaxed);
+            let now = self.elapsed();
             self.clock_watchdog
                 .store(now.as_secs() as i64, Ordering::Relaxed);
             if self.is_paused_for_fork() {
                 // just stop acquiring the locks, waiting for fork to happen
+                std::thread::sleep(RESOLUTION_DURATION);
                 continue;
             }
             let now = now.as_millis();
@@ -142,25 +159,48 @@ impl TimerManager {
             for thread_timer in self.timers.iter() {
                 let mut timers = thread_timer.write();
                 // Fire all timers until now
-                loop {
-                    let key_to_remove = timers.iter().next().and_then(|(k, _)| {
-                        if k.not_after(now) {
-                            Some(*k)
-                        } else {
-                            None
-                        }
-                    });
-                    if let Some(k) = key_to_remove {
-                        let timer = timers.remove(&k);
-                        // safe to unwrap, the key is from iter().next()
-                        timer.unwrap().fire();
-                    } else {
+                while let Some(entry) = timers.first_entry() {
+                    if !entry.key().not_after(now) {
                         break;
                     }
+                    entry.remove().fire();
                 }
                 // write lock drops here
             }
+            let wake = self
+                .earliest_pending()
+                .min(now.saturating_add(IDLE_WAKE_MS as u128));
+            self.next_wake
+                .store(u64::try_from(wake).unwrap_or(u64::MAX), Ordering::SeqCst);
+            // A timer registered while the trees were scanned compared itself with the
+            // previous plan and did not wake this thread: look once more.
+            if self.earliest_pending() < wake {
+                continue;
+            }
+            let now = self.elapsed().as_millis();
+            if wake > now {
+                let ms = u64::try_from(wake - now).unwrap_or(IDLE_WAKE_MS);
+                std::thread::park_timeout(Duration::from_millis(ms));
+            }
         }
+    }
+
+    fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.zero)
+    }
+
+    // The earliest time any registered timer is due (u128::MAX when none is).
+    fn earliest_pending(&self) -> u128 {
+        self.timers
+            .iter()
+            .filter_map(|timers| timers.read().keys().next().map(|t| t.0))
+            .min()
+            .unwrap_or(u128::MAX)
+    }
+
+    /// How many times the clock thread has looked at the timers.
+    pub fn clock_wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
     }
 
     // False if the clock is already started
@@ -218,6 +258,14 @@ impl TimerManager {
         // only removes timer from the tree
         let stub = timer.subscribe();
         timers.insert(now, timer);
+        drop(timers);
+        // Due before the clock thread planned to look: wake it (rare: a new timer is usually
+        // due after the ones already waiting).
+        if now.0 < self.next_wake.load(Ordering::SeqCst) as u128 {
+            if let Some(clock) = self.clock.lock().as_ref() {
+                clock.unpark();
+            }
+        }
         stub
     }
 
@@ -281,6 +329,30 @@ mod tests {
         t2.poll().await;
         // t2 fired along t1 so no extra wait time
         assert_eq!(now.elapsed().as_secs(), 0);
+    }
+
+    #[tokio::test]
+    async fn test_idle_clock_sleeps() {
+        let tm_a = Arc::new(TimerManager::new());
+        let tm = tm_a.clone();
+        std::thread::spawn(move || tm_a.clock_thread());
+        tm.register_timer(Duration::from_millis(20)).poll().await;
+        let before = tm.clock_wakeups();
+        std::thread::sleep(Duration::from_millis(500));
+        // Ticking every 10 ms would have woken ~50 times.
+        assert!(tm.clock_wakeups() - before <= 2);
+    }
+
+    #[tokio::test]
+    async fn test_timer_wakes_sleeping_clock() {
+        let tm_a = Arc::new(TimerManager::new());
+        let tm = tm_a.clone();
+        std::thread::spawn(move || tm_a.clock_thread());
+        tm.register_timer(Duration::from_millis(20)).poll().await;
+        // The clock now sleeps for up to a second; a 30 ms timer must not wait for that.
+        let now = Instant::now();
+        tm.register_timer(Duration::from_millis(30)).poll().await;
+        assert!(now.elapsed() < Duration::from_millis(500));
     }
 
     #[test]
