@@ -90,15 +90,17 @@ def start_nginx(workdir, name, conf_body, cpu):
         " fastcgi_temp_path %s/f; uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n%s\n}\n"
         % (d, d, d, d, d, d, conf_body)
     )
-    proc = subprocess.Popen(["taskset", "-c", str(cpu), "nginx", "-c", str(conf), "-p", str(d)],
+    pin = [] if cpu is None else ["taskset", "-c", str(cpu)]
+    proc = subprocess.Popen(pin + ["nginx", "-c", str(conf), "-p", str(d)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc
 
 
-def wrk(port, seconds, connections, path="/", script=None):
+def wrk(port, seconds, connections, path="/", script=None, cpu=0):
     extra = ["-s", script] if script else []
+    pin = [] if cpu is None else ["taskset", "-c", str(cpu)]
     out = subprocess.run(
-        ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra,
+        pin + ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra,
          f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -25,6 +25,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=5000)
     ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
+    ap.add_argument("--out", help="also write the result (Markdown) here")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="rampart-storm-")
@@ -69,10 +70,15 @@ def main():
         proc.wait(timeout=30)
         nginx.terminate()
     per_conn = (during - before) * 1024 / args.connections
-    print(f"{args.connections} idle keep-alive connections (each answered one request)")
-    print(f"  RSS before {before / 1024:.1f} MiB, during {during / 1024:.1f} MiB, "
-          f"10 s after closing {after / 1024:.1f} MiB")
-    print(f"  per idle connection: {per_conn / 1024:.1f} KiB; after/before: {after / before:.2f}")
+    text = (f"Memory: {args.connections} idle keep-alive connections (each answered one request), "
+            f"{time.strftime('%Y-%m-%d')}; target: at most 16 KB per idle connection.\n\n"
+            f"| RSS before | with the connections open | 10 s after closing them | per idle connection |\n"
+            f"|---|---|---|---|\n"
+            f"| {before / 1024:.1f} MiB | {during / 1024:.1f} MiB | {after / 1024:.1f} MiB | "
+            f"{per_conn / 1024:.1f} KiB ({per_conn / 1000:.1f} KB) |\n")
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":
