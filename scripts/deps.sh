@@ -22,6 +22,7 @@ if [ "${RAMPART_BENCH:-0}" = 1 ]; then
   command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
   command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
   command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)
+  command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 apt_updated=0

@@ -261,7 +261,7 @@ impl TransportConnector {
                         // test_reusable_stream: we assume server would never actively send data
                         // first on an idle stream.
                         #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
+                        if stream_matches_peer(&stream, peer)
                             && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                         {
                             Some(stream)
@@ -472,6 +472,23 @@ use futures::future::FutureExt;
 use tokio::io::AsyncReadExt;
 
 /// Test whether a stream is already closed or not reusable (server sent unexpected data)
+/// Whether a pooled stream is connected to `peer`. The address recorded when the connection
+/// was made (`connect` sets the socket digest's `peer_addr` to `peer.address()`) answers it
+/// without a `getpeername(2)` per reuse; a stream without one, or a peer reached through a
+/// CONNECT proxy, is still checked on its file descriptor.
+#[cfg(unix)]
+fn stream_matches_peer<P: Peer>(stream: &Stream, peer: &P) -> bool {
+    if peer.get_proxy().is_none() {
+        let digest = stream.get_socket_digest();
+        if let Some(recorded) = digest.as_ref().and_then(|d| d.peer_addr.get()) {
+            if let Some(addr) = recorded {
+                return addr == peer.address();
+            }
+        }
+    }
+    peer.matches_fd(stream.id())
+}
+
 fn test_reusable_stream(stream: &mut Stream, unexpected_data_conn_count: &AtomicU64) -> bool {
     let mut buf = [0; 1];
     // tokio::task::unconstrained because now_or_never may yield None when the future is ready
