@@ -2,8 +2,9 @@
 """System calls per proxied request: Rampart (pass-through) next to NGINX doing the same job.
 
 Each proxy is traced with `strace -c -f` while `h2load --h1` sends exactly N requests over 32
-keep-alive connections to a keep-alive nginx `return 200` upstream; every count is divided by
-N. (strace slows the proxy down: only the counts mean anything here, not the times.) Run
+keep-alive connections, first to a keep-alive nginx `return 200` upstream, then to one that
+closes every connection after its answer (as gunicorn's sync workers do, the sidecar
+placement); every count is divided by N. (strace slows the proxy down: only the counts mean anything here, not the times.) Run
 through `bench/run syscalls`.
 """
 
@@ -42,12 +43,24 @@ def main():
     ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
     ap.add_argument("--out", default=str(ROOT / "bench/results/syscalls.md"))
     args = ap.parse_args()
+    lines = [f"System calls per request ({args.requests} requests, h2load --h1 -c32, keep-alive clients, "
+             f"{time.strftime('%Y-%m-%d')}):", ""]
+    for closing in (False, True):
+        lines += table(args, closing) + [""]
+    text = "\n".join(lines)
+    print(text)
+    Path(args.out).write_text(text)
+    print(f"(written to {args.out})")
+
+
+def table(args, closing):
     work = tempfile.mkdtemp(prefix="rampart-syscalls-")
     procs = []
+    upstream_keepalive = " keepalive_timeout 0;" if closing else " keepalive_requests 1000000;"
     try:
         up = free_port()
         procs.append(start_nginx(work, "upstream", f" server {{ listen 127.0.0.1:{up};"
-                                 f" keepalive_requests 1000000; location / {{ return 200 \"ok\"; }} }}",
+                                 f"{upstream_keepalive} location / {{ return 200 \"ok\"; }} }}",
                                  cpu=0))
         ng = free_port()
         headers = " ".join(f"add_header {k} \"{v}\" always;" for k, v in SECURITY_HEADERS)
@@ -73,16 +86,13 @@ def main():
     names = sorted({c for counts in results.values() for c in counts})
     per_request = {n: {c: counts.get(c, 0) / args.requests for c in names} for n, counts in results.items()}
     shown = [c for c in names if any(per_request[n][c] >= 0.05 for n in per_request)]
-    lines = [f"System calls per request ({args.requests} requests, h2load --h1 -c32, keep-alive both sides, "
-             f"{time.strftime('%Y-%m-%d')}):", "",
-             "| proxy | " + " | ".join(shown) + " | total |", "|---|" + "---|" * (len(shown) + 1)]
+    title = ("Upstream closing every connection (a new upstream connection per request):" if closing
+             else "Upstream keep-alive (pooled connections):")
+    lines = [title, "", "| proxy | " + " | ".join(shown) + " | total |", "|---|" + "---|" * (len(shown) + 1)]
     for n, counts in per_request.items():
         lines.append(f"| {n} | " + " | ".join(f"{counts[c]:.2f}" for c in shown)
                      + f" | {sum(counts.values()):.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).write_text(text)
-    print(f"(written to {args.out})")
+    return lines
 
 
 if __name__ == "__main__":

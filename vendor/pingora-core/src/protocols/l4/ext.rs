@@ -651,10 +651,14 @@ async fn inner_connect_with<F: FnOnce(&TcpSocket) -> Result<()>>(
 
     #[cfg(unix)]
     {
-        ip_bind_addr_no_port(socket.as_raw_fd(), true).or_err(
-            SocketError,
-            "failed to set socket opts IP_BIND_ADDRESS_NO_PORT",
-        )?;
+        // Only a socket bound to a source address before connect() needs the kernel told to
+        // pick the port at connect time; an unbound one gets its port at connect() anyway.
+        if bind_to.is_some_and(|b| b.addr.is_some()) {
+            ip_bind_addr_no_port(socket.as_raw_fd(), true).or_err(
+                SocketError,
+                "failed to set socket opts IP_BIND_ADDRESS_NO_PORT",
+            )?;
+        }
 
         if let Some(bind_to) = bind_to {
             if let Some((low, high)) = bind_to.port_range() {

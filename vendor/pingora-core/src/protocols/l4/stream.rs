@@ -806,6 +806,13 @@ impl Drop for Stream {
         if let Some(t) = self.tracer.as_ref() {
             t.0.on_disconnected();
         }
+        // Only bytes still in the write buffer need the socket: with none (nearly always,
+        // every response is flushed), dropping closes the socket without first asking the
+        // kernel about it, one system call per closed connection.
+        if self.stream().writer().buffer().is_empty() {
+            debug!("Dropping socket {:?}", self.stream);
+            return;
+        }
         /* use nodelay/local_addr function to detect socket status */
         let ret = match &self.stream().get_ref().stream {
             RawStream::Tcp(s) => s.nodelay().err(),
