@@ -141,16 +141,25 @@ impl HeaderSet {
         }
         for ((name, value), wire) in self.values.iter().zip(&self.wire_names) {
             if self.override_app || !head.headers.contains_key(name) {
-                let _ = head.insert_header(wire.clone(), value.clone());
+                head.insert_parsed_header(name, wire, value.clone());
             }
         }
     }
 
     /// On a response Rampart makes itself: all of them.
     pub fn apply_to_own_response(&self, head: &mut ResponseHeader) {
-        for ((_, value), wire) in self.values.iter().zip(&self.wire_names) {
-            let _ = head.insert_header(wire.clone(), value.clone());
+        for ((name, value), wire) in self.values.iter().zip(&self.wire_names) {
+            head.insert_parsed_header(name, wire, value.clone());
         }
+    }
+
+    /// How many headers the set adds at most.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 
     /// The `(name, value)` pairs, for responses built without a `ResponseHeader`.

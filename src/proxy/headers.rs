@@ -14,8 +14,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 // Static names: inserting by `&str` would parse and validate the name on every request.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-// What Pingora inserts takes the name's wire spelling: handing it static bytes spares it
-// titling (and allocating) a custom name on every insert.
+// What Pingora inserts takes the name's wire spelling: handing it the parsed name and static
+// wire bytes (`insert_parsed_header`, vendor/PATCHES.md) spares it parsing and allocating a
+// custom name on every insert.
 mod wire {
     use bytes::Bytes;
     pub static X_REQUEST_ID: Bytes = Bytes::from_static(b"X-Request-Id");
@@ -34,11 +35,17 @@ static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// Headers every response carries, proxied (`from_app`) or generated: the request id, the
 /// security headers (route's or global), CORS for an allowed origin; never a banner.
 pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
+    let set = ctx
+        .policy
+        .as_ref()
+        .map(|policy| ctx.route_policy().map_or(&policy.headers, |r| &r.headers));
+    // The app's answer arrives with maps sized for its own few headers: grow them once (the
+    // set, the request id, CORS' allow headers and Vary) instead of doubling mid-way.
+    head.reserve(set.map_or(0, |s| s.len()) + 4);
     if let Some(id) = &ctx.request_id {
-        let _ = head.insert_header(wire::X_REQUEST_ID.clone(), id.clone());
+        head.insert_parsed_header(&X_REQUEST_ID, &wire::X_REQUEST_ID, id.clone());
     }
-    if let Some(policy) = &ctx.policy {
-        let set = ctx.route_policy().map_or(&policy.headers, |r| &r.headers);
+    if let Some(set) = set {
         if from_app {
             set.apply_to_app_response(head);
         } else {
@@ -73,28 +80,31 @@ pub(super) fn forward_headers(
     } else {
         forwarded::peer_forwarded_for(ctx.peer_ip)
     };
-    req.insert_header(wire::X_FORWARDED_FOR.clone(), xff)?;
+    req.reserve(5);
+    req.insert_parsed_header(&X_FORWARDED_FOR, &wire::X_FORWARDED_FOR, xff);
     if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
         let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
-        req.insert_header(wire::X_FORWARDED_PROTO.clone(), proto)?;
+        req.insert_parsed_header(&X_FORWARDED_PROTO, &wire::X_FORWARDED_PROTO, proto);
     }
     if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_HOST)) {
         match downstream_host {
-            Some(host) => req.insert_header(wire::X_FORWARDED_HOST.clone(), host)?,
+            Some(host) => {
+                req.insert_parsed_header(&X_FORWARDED_HOST, &wire::X_FORWARDED_HOST, host)
+            }
             None => {
                 req.remove_header(&X_FORWARDED_HOST);
             }
         }
     }
     if let Some(id) = &ctx.request_id {
-        req.insert_header(wire::X_REQUEST_ID.clone(), id.clone())?;
+        req.insert_parsed_header(&X_REQUEST_ID, &wire::X_REQUEST_ID, id.clone());
     }
     if let Some(started) = ctx.trace.as_ref().and_then(Trace::started) {
         // An invalid traceparent invalidates its tracestate too (W3C Trace Context §3.3).
         req.remove_header(&TRACESTATE);
         let value = HeaderValue::from_bytes(started)
             .map_err(|e| Error::because(ErrorType::InternalError, "traceparent", e))?;
-        req.insert_header(wire::TRACEPARENT.clone(), value)?;
+        req.insert_parsed_header(&TRACEPARENT, &wire::TRACEPARENT, value);
     }
     if let Some(te) = req.headers.get(&http::header::TRANSFER_ENCODING) {
         // The front door accepted `chunked` in any case; the app gets the canonical name.

@@ -22,7 +22,7 @@
 
 #![allow(clippy::new_without_default)]
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 use http::header::{AsHeaderName, HeaderName, HeaderValue};
 use http::request::Builder as ReqBuilder;
 use http::request::Parts as ReqParts;
@@ -237,6 +237,29 @@ impl RequestHeader {
         &'a N: 'a + AsHeaderName,
     {
         remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
+    }
+
+    /// Insert a header whose name was parsed once beforehand: `name` as the map's key and
+    /// `wire` as its spelling on the wire. Unlike [`Self::insert_header`], the name is not
+    /// parsed again, so a name outside the standard list costs no allocation per insert.
+    /// `wire` must spell `name` (ASCII case aside).
+    pub fn insert_parsed_header(&mut self, name: &HeaderName, wire: &Bytes, value: HeaderValue) {
+        insert_parsed_header_value(
+            self.header_name_map.as_mut(),
+            &mut self.base.headers,
+            name,
+            wire,
+            value,
+        )
+    }
+
+    /// Make room for `additional` more headers in one step, instead of growing (and rehashing)
+    /// the maps while they are inserted. Does nothing past the maps' maximum size.
+    pub fn reserve(&mut self, additional: usize) {
+        let _ = self.base.headers.try_reserve(additional);
+        if let Some(map) = self.header_name_map.as_mut() {
+            let _ = map.try_reserve(additional);
+        }
     }
 
     /// Write the header to the `buf` in HTTP/1.1 wire format.
@@ -593,6 +616,29 @@ impl ResponseHeader {
         remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
     }
 
+    /// Insert a header whose name was parsed once beforehand: `name` as the map's key and
+    /// `wire` as its spelling on the wire. Unlike [`Self::insert_header`], the name is not
+    /// parsed again, so a name outside the standard list costs no allocation per insert.
+    /// `wire` must spell `name` (ASCII case aside).
+    pub fn insert_parsed_header(&mut self, name: &HeaderName, wire: &Bytes, value: HeaderValue) {
+        insert_parsed_header_value(
+            self.header_name_map.as_mut(),
+            &mut self.base.headers,
+            name,
+            wire,
+            value,
+        )
+    }
+
+    /// Make room for `additional` more headers in one step, instead of growing (and rehashing)
+    /// the maps while they are inserted. Does nothing past the maps' maximum size.
+    pub fn reserve(&mut self, additional: usize) {
+        let _ = self.base.headers.try_reserve(additional);
+        if let Some(map) = self.header_name_map.as_mut() {
+            let _ = map.try_reserve(additional);
+        }
+    }
+
     /// Write the header to the `buf` in HTTP/1.1 wire format.
     ///
     /// The header case will be preserved.
@@ -892,6 +938,20 @@ fn insert_header_value<T>(
     }
     value_map.insert(header_name, value);
     Ok(())
+}
+
+#[inline]
+fn insert_parsed_header_value<T>(
+    name_map: Option<&mut CaseMap>,
+    value_map: &mut HMap<T>,
+    name: &HeaderName,
+    wire: &Bytes,
+    value: T,
+) {
+    if let Some(name_map) = name_map {
+        name_map.insert(name.clone(), wire.clone().into_case_header_name());
+    }
+    value_map.insert(name.clone(), value);
 }
 
 // the &N here is to avoid clone(). None Copy type like String can impl AsHeaderName
@@ -1921,5 +1981,31 @@ mod tests {
         // `HeaderValue`.
         let hv = header_value_from_raw(bytes::Bytes::from_static(b"foo\rbar\0baz"));
         assert_eq!(hv.as_bytes(), b"foo bar baz");
+    }
+
+    #[test]
+    fn test_insert_parsed_header_matches_insert_header() {
+        static NAME: HeaderName = HeaderName::from_static("x-request-id");
+        static WIRE: Bytes = Bytes::from_static(b"X-Request-Id");
+        let mut parsed = ResponseHeader::build(200, None).unwrap();
+        let mut plain = ResponseHeader::build(200, None).unwrap();
+        parsed.reserve(4);
+        parsed.insert_parsed_header(&NAME, &WIRE, HeaderValue::from_static("a"));
+        plain.insert_header(WIRE.clone(), "a").unwrap();
+        // Inserting again replaces, as insert_header does.
+        parsed.insert_parsed_header(&NAME, &WIRE, HeaderValue::from_static("b"));
+        plain.insert_header(WIRE.clone(), "b").unwrap();
+        let (mut a, mut b) = (vec![], vec![]);
+        parsed.header_to_h1_wire(&mut a);
+        plain.header_to_h1_wire(&mut b);
+        assert_eq!(a, b);
+        assert_eq!(a, b"X-Request-Id: b\r\n");
+
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.reserve(2);
+        req.insert_parsed_header(&NAME, &WIRE, HeaderValue::from_static("c"));
+        let mut wire = vec![];
+        req.header_to_h1_wire(&mut wire);
+        assert_eq!(wire, b"X-Request-Id: c\r\n");
     }
 }
