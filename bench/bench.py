@@ -96,6 +96,35 @@ def start_nginx(workdir, name, conf_body, cpu):
     return proc
 
 
+def fast_upstream(work, port, cpu=0, keepalive=True):
+    """nginx answering `return 200 "ok"`, the upstream when a proxy's own cost is measured.
+    keepalive=False: it closes every connection after its answer (as gunicorn's sync workers)."""
+    reuse = "keepalive_requests 1000000;" if keepalive else "keepalive_timeout 0;"
+    return start_nginx(work, "upstream", f" server {{ listen 127.0.0.1:{port}; {reuse}"
+                       f" location / {{ return 200 \"ok\"; }} }}", cpu=cpu)
+
+
+def nginx_proxy_config(port, up_port, body_limit="1m"):
+    """NGINX configured for Rampart's job (BENCHMARKS.md): upstream keep-alive, a `limit_req`
+    keyed on the client that never refuses, a body limit, eight security headers."""
+    headers = "\n".join(f"   add_header {k} \"{v}\" always;" for k, v in SECURITY_HEADERS)
+    return f"""
+ upstream app {{ server 127.0.0.1:{up_port}; keepalive 64; }}
+ limit_req_zone $binary_remote_addr zone=perip:10m rate=100000000r/s;
+ server {{
+  listen 127.0.0.1:{port};
+  keepalive_requests 1000000;
+  client_max_body_size {body_limit};
+  location / {{
+   limit_req zone=perip burst=100000 nodelay;
+   proxy_pass http://app;
+   proxy_http_version 1.1;
+   proxy_set_header Connection "";
+{headers}
+  }}
+ }}"""
+
+
 def wrk(port, seconds, connections, path="/", script=None, cpu=0):
     extra = ["-s", script] if script else []
     pin = [] if cpu is None else ["taskset", "-c", str(cpu)]
@@ -216,26 +245,9 @@ def main():
     procs = []
     try:
         up_port = free_port()
-        procs.append(start_nginx(work, "upstream",
-                                 f" server {{ listen 127.0.0.1:{up_port}; keepalive_requests 1000000;"
-                                 f" location / {{ return 200 \"ok\"; }} }}", cpu=0))
+        procs.append(fast_upstream(work, up_port))
         ng_port = free_port()
-        headers = "\n".join(f"  add_header {k} \"{v}\" always;" for k, v in SECURITY_HEADERS)
-        procs.append(start_nginx(work, "proxy", f"""
- upstream app {{ server 127.0.0.1:{up_port}; keepalive 64; }}
- limit_req_zone $binary_remote_addr zone=perip:10m rate=100000000r/s;
- server {{
-  listen 127.0.0.1:{ng_port};
-  keepalive_requests 1000000;
-  client_max_body_size 1m;
-  location / {{
-   limit_req zone=perip burst=100000 nodelay;
-   proxy_pass http://app;
-   proxy_http_version 1.1;
-   proxy_set_header Connection "";
-{headers}
-  }}
- }}""", cpu=1))
+        procs.append(start_nginx(work, "proxy", nginx_proxy_config(ng_port, up_port), cpu=1))
         def start_rampart(name, **features):
             port, admin = free_port(), free_port()
             cfg = Path(work) / f"{name}.yaml"

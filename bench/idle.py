@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ROOT, free_port, rampart_config, start_nginx, stop_all, wait_port
+from bench import (ROOT, fast_upstream, free_port, nginx_proxy_config, rampart_config, start_nginx,
+                   stop_all, wait_port)
 
 
 def switches(pid):
@@ -49,15 +50,9 @@ def measure(args):
     procs = []
     try:
         up_port = free_port()
-        procs.append(start_nginx(work, "upstream",
-                                 f" server {{ listen 127.0.0.1:{up_port};"
-                                 f" location / {{ return 200 \"ok\"; }} }}", cpu=0))
+        procs.append(fast_upstream(work, up_port))
         ng_port = free_port()
-        nginx = start_nginx(work, "proxy", f"""
- upstream app {{ server 127.0.0.1:{up_port}; keepalive 64; }}
- server {{ listen 127.0.0.1:{ng_port};
-  location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}""",
-                            cpu=1)
+        nginx = start_nginx(work, "proxy", nginx_proxy_config(ng_port, up_port), cpu=1)
         procs.append(nginx)
         port, admin = free_port(), free_port()
         folder = Path(work) / "rampart"  # its own folder: the watcher sees only this file

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ROOT, free_port, rampart_config, start_nginx, stop_all, wait_port
-from sidecar import nginx_config
+from bench import (ROOT, fast_upstream, free_port, nginx_proxy_config, rampart_config, start_nginx,
+                   stop_all, wait_port)
 
 PERCENTILES = ("p50", "p99", "p99.9")
 
@@ -49,11 +49,9 @@ def run(args):
     procs = []
     try:
         up_port = free_port()
-        procs.append(start_nginx(work, "upstream",
-                                 f" server {{ listen 127.0.0.1:{up_port}; keepalive_requests 1000000;"
-                                 f" location / {{ return 200 \"ok\"; }} }}", cpu=0))
+        procs.append(fast_upstream(work, up_port))
         ng_port = free_port()
-        procs.append(start_nginx(work, "proxy", nginx_config(ng_port, up_port), cpu=1))
+        procs.append(start_nginx(work, "proxy", nginx_proxy_config(ng_port, up_port), cpu=1))
         rp_port, admin = free_port(), free_port()
         cfg = Path(work) / "rampart.yaml"
         cfg.write_text(rampart_config(rp_port, admin, up_port, all_features=True))

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, SECURITY_HEADERS, children, cpu_ticks, free_port, rampart_config,
+from bench import (ROOT, children, cpu_ticks, free_port, nginx_proxy_config, rampart_config,
                    start_nginx, stop_all, wait_port, wrk, CLK_TCK)
 
 PATH = "/api/items"
@@ -33,25 +33,6 @@ def gunicorn(port, module, workers):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def nginx_config(port, up_port):
-    headers = "\n".join(f"   add_header {k} \"{v}\" always;" for k, v in SECURITY_HEADERS)
-    return f"""
- upstream app {{ server 127.0.0.1:{up_port}; keepalive 64; }}
- limit_req_zone $binary_remote_addr zone=perip:10m rate=100000000r/s;
- server {{
-  listen 127.0.0.1:{port};
-  keepalive_requests 1000000;
-  client_max_body_size 64k;
-  location / {{
-   limit_req zone=perip burst=100000 nodelay;
-   proxy_pass http://app;
-   proxy_http_version 1.1;
-   proxy_set_header Connection "";
-{headers}
-  }}
- }}"""
-
-
 def run(args):
     work = tempfile.mkdtemp(prefix="rampart-sidecar-")
     procs = []
@@ -60,7 +41,7 @@ def run(args):
         procs.append(gunicorn(app_port, "app:app", args.workers))
         procs.append(gunicorn(inapp_port, "sidecar_app:app", args.workers))
         ng_port = free_port()
-        nginx = start_nginx(work, "proxy", nginx_config(ng_port, app_port), cpu=None)
+        nginx = start_nginx(work, "proxy", nginx_proxy_config(ng_port, app_port, "64k"), cpu=None)
         procs.append(nginx)
         rp_port, admin = free_port(), free_port()
         cfg = Path(work) / "rampart.yaml"

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ROOT, free_port, start_nginx, wait_port
+from bench import ROOT, fast_upstream, free_port, wait_port
 
 
 def rss_kib(pid):
@@ -30,9 +30,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="rampart-storm-")
     up_port = free_port()
-    nginx = start_nginx(work, "upstream",
-                        f" server {{ listen 127.0.0.1:{up_port}; keepalive_requests 1000000;"
-                        f" location / {{ return 200 \"ok\"; }} }}", cpu=0)
+    nginx = fast_upstream(work, up_port)
     port, admin = free_port(), free_port()
     cfg = Path(work) / "rampart.yaml"
     cfg.write_text(

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, SECURITY_HEADERS, children, free_port, rampart_config, start_nginx,
-                   stop_all, wait_port)
+from bench import (ROOT, children, fast_upstream, free_port, nginx_proxy_config, rampart_config,
+                   start_nginx, stop_all, wait_port)
 
 
 def traced_counts(pid, port, requests, work, name):
@@ -56,18 +56,11 @@ def main():
 def table(args, closing):
     work = tempfile.mkdtemp(prefix="rampart-syscalls-")
     procs = []
-    upstream_keepalive = " keepalive_timeout 0;" if closing else " keepalive_requests 1000000;"
     try:
         up = free_port()
-        procs.append(start_nginx(work, "upstream", f" server {{ listen 127.0.0.1:{up};"
-                                 f"{upstream_keepalive} location / {{ return 200 \"ok\"; }} }}",
-                                 cpu=0))
+        procs.append(fast_upstream(work, up, keepalive=not closing))
         ng = free_port()
-        headers = " ".join(f"add_header {k} \"{v}\" always;" for k, v in SECURITY_HEADERS)
-        nginx = start_nginx(work, "proxy", f" upstream app {{ server 127.0.0.1:{up}; keepalive 64; }}"
-                            f" server {{ listen 127.0.0.1:{ng}; keepalive_requests 1000000;"
-                            f" location / {{ proxy_pass http://app; proxy_http_version 1.1;"
-                            f" proxy_set_header Connection \"\"; {headers} }} }}", cpu=1)
+        nginx = start_nginx(work, "proxy", nginx_proxy_config(ng, up), cpu=1)
         procs.append(nginx)
         port, admin = free_port(), free_port()
         cfg = Path(work) / "rampart.yaml"
