@@ -96,6 +96,13 @@ def start_nginx(workdir, name, conf_body, cpu):
     return proc
 
 
+def publish(text, out):
+    """Prints a placement's result and writes it to `out` (Markdown)."""
+    print(text)
+    Path(out).write_text(text)
+    print(f"(written to {out})")
+
+
 def fast_upstream(work, port, cpu=0, keepalive=True):
     """nginx answering `return 200 "ok"`, the upstream when a proxy's own cost is measured.
     keepalive=False: it closes every connection after its answer (as gunicorn's sync workers)."""
@@ -336,9 +343,7 @@ def main():
                   "one run of the same length):", "", "| target | allocations/req |", "|---|---|"]
         lines += [f"| {name} | {n:.1f} |" for name, n in allocs]
     text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).write_text(text)
-    print(f"(written to {args.out})")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, fast_upstream, free_port, nginx_proxy_config, rampart_config, start_nginx,
-                   stop_all, wait_port)
+from bench import (ROOT, publish, fast_upstream, free_port, nginx_proxy_config, rampart_config,
+                   start_nginx, stop_all, wait_port)
 
 
 def switches(pid):
@@ -92,9 +92,7 @@ def main():
              "| proxy | when | wake-ups/s |", "|---|---|---|"]
     lines += [f"| {name} | {when} | {rate:.1f} |" for name, when, rate in rows]
     text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).write_text(text)
-    print(f"(written to {args.out})")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

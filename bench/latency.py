@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, fast_upstream, free_port, nginx_proxy_config, rampart_config, start_nginx,
-                   stop_all, wait_port)
+from bench import (ROOT, publish, fast_upstream, free_port, nginx_proxy_config, rampart_config,
+                   start_nginx, stop_all, wait_port)
 
 PERCENTILES = ("p50", "p99", "p99.9")
 
@@ -112,9 +112,7 @@ def main():
         sys.exit("oha is missing: run bench/run latency, which builds it into .tools/")
     targets, results = run(args)
     text = report(args, targets, results)
-    print(text)
-    Path(args.out).write_text(text)
-    print(f"(written to {args.out})")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, children, cpu_ticks, free_port, nginx_proxy_config, rampart_config,
-                   start_nginx, stop_all, wait_port, wrk, CLK_TCK)
+from bench import (ROOT, publish, children, cpu_ticks, free_port, nginx_proxy_config,
+                   rampart_config, start_nginx, stop_all, wait_port, wrk, CLK_TCK)
 
 PATH = "/api/items"
 
@@ -114,9 +114,7 @@ def main():
     args = ap.parse_args()
     targets, results = run(args)
     text = report(args, targets, results)
-    print(text)
-    Path(args.out).write_text(text)
-    print(f"(written to {args.out})")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, children, fast_upstream, free_port, nginx_proxy_config, rampart_config,
-                   start_nginx, stop_all, wait_port)
+from bench import (ROOT, publish, children, fast_upstream, free_port, nginx_proxy_config,
+                   rampart_config, start_nginx, stop_all, wait_port)
 
 
 def traced_counts(pid, port, requests, work, name):
@@ -48,9 +48,7 @@ def main():
     for closing in (False, True):
         lines += table(args, closing) + [""]
     text = "\n".join(lines)
-    print(text)
-    Path(args.out).write_text(text)
-    print(f"(written to {args.out})")
+    publish(text, args.out)
 
 
 def table(args, closing):
