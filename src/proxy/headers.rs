@@ -80,6 +80,7 @@ pub(super) fn forward_headers(
     } else {
         forwarded::peer_forwarded_for(ctx.peer_ip)
     };
+    // X-Forwarded-For/Proto/Host, X-Request-Id and traceparent: grow the maps once for them.
     req.reserve(5);
     req.insert_parsed_header(&X_FORWARDED_FOR, &wire::X_FORWARDED_FOR, xff);
     if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
