@@ -132,6 +132,16 @@ def nginx_proxy_config(port, up_port, body_limit="1m"):
  }}"""
 
 
+def upstream_and_nginx(work, procs, keepalive=True):
+    """The fast upstream on CPU 0 and NGINX in front of it on CPU 1, both added to `procs`:
+    (upstream port, NGINX port, NGINX's master process)."""
+    up_port, ng_port = free_port(), free_port()
+    procs.append(fast_upstream(work, up_port, keepalive=keepalive))
+    nginx = start_nginx(work, "proxy", nginx_proxy_config(ng_port, up_port), cpu=1)
+    procs.append(nginx)
+    return up_port, ng_port, nginx
+
+
 def wrk(port, seconds, connections, path="/", script=None, cpu=0):
     extra = ["-s", script] if script else []
     pin = [] if cpu is None else ["taskset", "-c", str(cpu)]
@@ -251,10 +261,7 @@ def main():
     work = tempfile.mkdtemp(prefix="rampart-bench-")
     procs = []
     try:
-        up_port = free_port()
-        procs.append(fast_upstream(work, up_port))
-        ng_port = free_port()
-        procs.append(start_nginx(work, "proxy", nginx_proxy_config(ng_port, up_port), cpu=1))
+        up_port, ng_port, _ = upstream_and_nginx(work, procs)
         def start_rampart(name, **features):
             port, admin = free_port(), free_port()
             cfg = Path(work) / f"{name}.yaml"

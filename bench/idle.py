@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, publish, fast_upstream, free_port, nginx_proxy_config, rampart_config,
-                   start_nginx, stop_all, wait_port)
+from bench import (ROOT, free_port, publish, rampart_config, stop_all, upstream_and_nginx,
+                   wait_port)
 
 
 def switches(pid):
@@ -49,11 +49,7 @@ def measure(args):
     work = tempfile.mkdtemp(prefix="rampart-idle-")
     procs = []
     try:
-        up_port = free_port()
-        procs.append(fast_upstream(work, up_port))
-        ng_port = free_port()
-        nginx = start_nginx(work, "proxy", nginx_proxy_config(ng_port, up_port), cpu=1)
-        procs.append(nginx)
+        up_port, ng_port, nginx = upstream_and_nginx(work, procs)
         port, admin = free_port(), free_port()
         folder = Path(work) / "rampart"  # its own folder: the watcher sees only this file
         folder.mkdir()

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, publish, fast_upstream, free_port, nginx_proxy_config, rampart_config,
-                   start_nginx, stop_all, wait_port)
+from bench import (ROOT, free_port, publish, rampart_config, stop_all, upstream_and_nginx,
+                   wait_port)
 
 PERCENTILES = ("p50", "p99", "p99.9")
 
@@ -48,10 +48,7 @@ def run(args):
     work = tempfile.mkdtemp(prefix="rampart-latency-")
     procs = []
     try:
-        up_port = free_port()
-        procs.append(fast_upstream(work, up_port))
-        ng_port = free_port()
-        procs.append(start_nginx(work, "proxy", nginx_proxy_config(ng_port, up_port), cpu=1))
+        up_port, ng_port, _ = upstream_and_nginx(work, procs)
         rp_port, admin = free_port(), free_port()
         cfg = Path(work) / "rampart.yaml"
         cfg.write_text(rampart_config(rp_port, admin, up_port, all_features=True))

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (ROOT, publish, children, fast_upstream, free_port, nginx_proxy_config,
-                   rampart_config, start_nginx, stop_all, wait_port)
+from bench import (ROOT, children, free_port, publish, rampart_config, stop_all,
+                   upstream_and_nginx, wait_port)
 
 
 def traced_counts(pid, port, requests, work, name):
@@ -55,11 +55,7 @@ def table(args, closing):
     work = tempfile.mkdtemp(prefix="rampart-syscalls-")
     procs = []
     try:
-        up = free_port()
-        procs.append(fast_upstream(work, up, keepalive=not closing))
-        ng = free_port()
-        nginx = start_nginx(work, "proxy", nginx_proxy_config(ng, up), cpu=1)
-        procs.append(nginx)
+        up, ng, nginx = upstream_and_nginx(work, procs, keepalive=not closing)
         port, admin = free_port(), free_port()
         cfg = Path(work) / "rampart.yaml"
         cfg.write_text(rampart_config(port, admin, up, all_features=False))
