@@ -37,6 +37,8 @@ pub struct FixedSettings {
     /// TLS on or off (the files, `min_version` and `http2` are reloadable).
     tls: bool,
     h2c: bool,
+    /// The HTTP/2 decoder's header-list limit the client limits ask for (set at start).
+    h2_header_list: u32,
 }
 
 impl FixedSettings {
@@ -47,6 +49,10 @@ impl FixedSettings {
             threads: c.server.threads,
             tls: c.server.tls.is_some(),
             h2c: c.server.h2c,
+            h2_header_list: crate::tls::header_list_limit(
+                usize::try_from(c.client.max_header_bytes.0).unwrap_or(usize::MAX),
+                c.client.max_headers,
+            ),
         }
     }
 
@@ -65,6 +71,14 @@ impl FixedSettings {
         note(self.threads != new.threads, "threads");
         note(self.tls != new.tls, "tls");
         note(self.h2c != new.h2c, "h2c");
+        if new.h2_header_list > self.h2_header_list {
+            out.push(format!(
+                "client.max_header_bytes/max_headers: raised past the HTTP/2 decoder's header-list \
+                 limit set at start ({} bytes); HTTP/2 requests with larger header lists are reset \
+                 until a restart or `rampart --upgrade`",
+                self.h2_header_list
+            ));
+        }
         out
     }
 }
@@ -126,7 +140,25 @@ mod tests {
             threads,
             tls: false,
             h2c: false,
+            h2_header_list: 64 * 1024,
         }
+    }
+
+    #[test]
+    fn a_header_list_past_the_h2_decoder_is_named() {
+        let a = fixed("0.0.0.0:8080", None);
+        let smaller = FixedSettings {
+            h2_header_list: 1024,
+            ..a.clone()
+        };
+        assert!(a.changes(&smaller).is_empty(), "lowering needs no restart");
+        let larger = FixedSettings {
+            h2_header_list: 1 << 20,
+            ..a.clone()
+        };
+        let changes = a.changes(&larger);
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].contains("65536 bytes"), "{changes:?}");
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     let mut options = pingora::apps::HttpServerOptions::default();
     options.h2c = c.server.h2c;
     proxy.server_options = Some(options);
-    proxy.h2_options = Some(crate::tls::h2_limits());
+    proxy.h2_options = Some(crate::tls::h2_limits(&shared.policy.load().client.head));
     // TLS is handshaken by the front door (bounded and counted), not by Pingora's listener.
     let tls = c
         .server

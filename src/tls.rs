@@ -79,13 +79,33 @@ impl Acceptors {
 }
 
 /// HTTP/2 abuse limits (per connection): at most 100 concurrent streams, a decoded header
-/// list of at most 64 KiB, and h2's defence against rapid reset (at most 20 streams reset
-/// by the client before the server accepted them, then the connection is closed).
-pub fn h2_limits() -> pingora::protocols::http::v2::server::H2Options {
+/// list no larger than the head rules need, and h2's defence against rapid reset (at most
+/// 20 streams reset by the client before the server accepted them, then the connection is
+/// closed).
+pub fn h2_limits(
+    head: &crate::policy::HeadLimits,
+) -> pingora::protocols::http::v2::server::H2Options {
     let mut options = pingora::protocols::http::v2::server::default_h2_options();
     options
         .max_concurrent_streams(100)
-        .max_header_list_size(64 * 1024)
+        .max_header_list_size(h2_header_list_limit(head))
         .max_pending_accept_reset_streams(20);
     options
+}
+
+/// The h2 decoder's own header-list limit: never below `max_header_bytes` as the head rules
+/// count it (SPEC 0.3), so an oversized list gets Rampart's 431, not a stream reset. The
+/// decoder counts 32 bytes more per field than the rule (RFC 9113 §6.5.2): room for the
+/// allowed fields and the four pseudo-headers, and never below h2's usual 64 KiB. Set when
+/// the listener starts: a reload that raises the limits past it is applied and warned about
+/// (`config_state`), and takes effect for HTTP/2 on restart.
+pub fn h2_header_list_limit(head: &crate::policy::HeadLimits) -> u32 {
+    header_list_limit(head.max_header_bytes, head.max_headers)
+}
+
+/// [`h2_header_list_limit`] from the two settings.
+pub fn header_list_limit(max_header_bytes: usize, max_headers: usize) -> u32 {
+    let overhead = max_headers.saturating_add(4).saturating_mul(32);
+    let limit = max_header_bytes.saturating_add(overhead).max(64 * 1024);
+    u32::try_from(limit).unwrap_or(u32::MAX)
 }

@@ -1,4 +1,5 @@
-//! The request head, checked before Pingora sees it: size limits (414/431), framing that
+//! The HTTP/1 request head, checked before Pingora sees it: size limits (414/431, worded
+//! by the shared head rules of `request::rules`, which HTTP/2 heads meet too), framing that
 //! could be read two ways (400), and targets we do not proxy. Runs on the raw bytes so it
 //! also sees what Pingora would silently fix up (e.g. it drops Content-Length when
 //! Transfer-Encoding is present, and answers malformed heads with its own error page).
@@ -6,6 +7,7 @@
 use crate::config::model::Underscores;
 pub use crate::policy::HeadLimits;
 use crate::reject::{Code, Reject};
+use crate::request::rules::{self, bad, headers_too_large, too_many_headers, uri_too_long};
 
 /// The most headers any config may allow (validation caps `client.max_headers` here).
 pub const MAX_HEADERS_CAP: usize = 256;
@@ -85,10 +87,7 @@ pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject>
             let head = check_request(&req, buf, limits.underscores)?;
             Ok(HeadStatus::Complete { len, head })
         }
-        Err(httparse::Error::TooManyHeaders) => Err(Reject::new(
-            Code::HeadersTooLarge,
-            format!("more than {} request headers", limits.max_headers),
-        )),
+        Err(httparse::Error::TooManyHeaders) => Err(too_many_headers(limits)),
         Err(e) => Err(Reject::new(
             Code::BadRequest,
             format!("malformed request head ({e})"),
@@ -102,24 +101,6 @@ fn uri_limit(path: &str, limits: &HeadLimits) -> Result<(), Reject> {
     } else {
         Ok(())
     }
-}
-
-fn uri_too_long(limits: &HeadLimits) -> Reject {
-    Reject::new(
-        Code::UriTooLong,
-        format!("request target longer than {} bytes", limits.max_uri_bytes),
-    )
-}
-
-fn headers_too_large(limits: &HeadLimits) -> Reject {
-    Reject::new(
-        Code::HeadersTooLarge,
-        format!("request head larger than {} bytes", limits.max_header_bytes),
-    )
-}
-
-fn bad(detail: &'static str) -> Reject {
-    Reject::new(Code::BadRequest, detail)
 }
 
 /// Every line must end in CRLF: httparse also accepts a bare LF, which other parsers on
@@ -176,16 +157,9 @@ fn check_request(
     let mut transfer_encoding: Option<&[u8]> = None;
     let mut drop_underscored = false;
     for h in req.headers.iter() {
-        if h.name.contains('_') {
-            match underscores {
-                Underscores::Reject => return Err(bad("header name with an underscore")),
-                // Dropped before any rule reads the headers: it can never pass as another.
-                Underscores::Drop => {
-                    drop_underscored = true;
-                    continue;
-                }
-                Underscores::Allow => {}
-            }
+        if rules::underscored(h.name.as_bytes(), underscores)? {
+            drop_underscored = true;
+            continue;
         }
         if is_framing_header(h.name) && has_tab_or_control(h.value, buf) {
             return Err(bad("tab or control character in a framing header"));

@@ -1,12 +1,12 @@
 //! The per-request context of the proxy: what each phase learns and the next one reads.
 
-use crate::facts::RequestFacts;
 use crate::guards::body::BodyCounter;
 use crate::guards::cors::CorsHeaders;
 use crate::guards::trace::Trace;
 use crate::guards::websocket::WebSocketState;
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::Code;
+use crate::request::RequestHead;
 use crate::upstream::admission::Slot;
 use crate::upstream::breaker::Call;
 use crate::upstream::retry::Attempts;
@@ -27,7 +27,7 @@ pub struct Ctx {
     /// The request's trace (the client's, or one Rampart starts).
     pub(super) trace: Option<Trace>,
     /// What every step reads about the request (client IP included).
-    pub(super) facts: RequestFacts,
+    pub(super) facts: RequestHead,
     pub(super) peer_ip: IpAddr,
     pub(super) peer_trusted: bool,
     /// The normalized path when it differs from what the client sent.
@@ -102,7 +102,7 @@ impl Ctx {
             request_id: None,
             drop_underscored: false,
             trace: None,
-            facts: RequestFacts::default(),
+            facts: RequestHead::default(),
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             peer_trusted: false,
             rewritten_path: None,

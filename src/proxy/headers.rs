@@ -2,10 +2,10 @@
 //! (`forward_headers`: X-Forwarded-*, X-Request-Id, traceparent, the normalized path).
 
 use super::Ctx;
-use crate::facts::RequestFacts;
 use crate::guards::forwarded;
 use crate::guards::trace::Trace;
 use crate::policy::Policy;
+use crate::request::RequestHead;
 use http::header::{HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -62,12 +62,9 @@ pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
 /// Sets what the app is told about the request: `X-Forwarded-For/Proto/Host` (kept from
 /// trusted peers, replaced otherwise), `X-Request-Id`, a valid `traceparent`, no `Expect`
 /// when the body was read ahead, and the normalized path.
-pub(super) fn forward_headers(
-    req: &mut RequestHeader,
-    ctx: &Ctx,
-    downstream_host: Option<HeaderValue>,
-    tls: bool,
-) -> Result<()> {
+pub(super) fn forward_headers(req: &mut RequestHeader, ctx: &Ctx, tls: bool) -> Result<()> {
+    // `Host` on HTTP/1.x, `:authority` on HTTP/2 (Pingora gives the app a Host from it).
+    let downstream_host = ctx.facts.host.clone();
     let xff = if ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_FOR) {
         let existing: Vec<&[u8]> = req
             .headers
@@ -172,5 +169,5 @@ pub(super) fn identify(ctx: &mut Ctx, req: &RequestHeader, peer: Option<IpAddr>,
     } else {
         ctx.peer_ip
     };
-    ctx.facts = RequestFacts::of(req, client_ip);
+    ctx.facts = RequestHead::of(req, client_ip);
 }

@@ -24,7 +24,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 pub use context::Ctx;
 use headers::decorate;
-use http::header::HOST;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
@@ -89,7 +88,9 @@ impl ProxyHttp for RampartProxy {
     /// refusal answers the request and no body byte has been read.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let policy = Arc::clone(self.policy(ctx)?);
+        let head = Self::h2_head_rules(session, ctx, &policy);
         self.identify(session, ctx, &policy);
+        decide!(self, session, ctx, head);
         decide!(self, session, ctx, self.route(session, ctx, &policy));
         let route = ctx
             .route
@@ -217,13 +218,12 @@ impl ProxyHttp for RampartProxy {
 
     async fn upstream_request_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         let tls = self.policy(ctx)?.tls;
-        let host = session.req_header().headers.get(HOST).cloned();
-        headers::forward_headers(req, ctx, host, tls)?;
+        headers::forward_headers(req, ctx, tls)?;
         Ok(())
     }
 
@@ -243,6 +243,7 @@ impl ProxyHttp for RampartProxy {
             // Answered by `fail_to_proxy`; a broken app counts as a failure for its breaker.
             let detail = reject.detail.to_string();
             ctx.bad_response = Some(reject);
+            self.breaker_at_head(ctx, true);
             return Error::e_explain(ErrorType::HTTPStatus(502), detail);
         }
         let code = resp.status.as_u16();
@@ -261,6 +262,10 @@ impl ProxyHttp for RampartProxy {
             return Error::e_explain(ErrorType::HTTPStatus(code), "retrying after this status");
         }
         ctx.upstream_status = Some(code);
+        let failed = ctx
+            .upstream_policy()
+            .is_some_and(|u| u.failure_statuses.contains(&code));
+        self.breaker_at_head(ctx, failed);
         Ok(())
     }
 
@@ -342,6 +347,8 @@ impl ProxyHttp for RampartProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        // The outcome is known before the answer is written (SPEC 0.3: outcomes before answers).
+        self.finish_breaker_call(ctx, Some(e));
         if let Some(idle) = resilience::stream_idle(ctx, e) {
             return idle;
         }

@@ -54,6 +54,23 @@ impl RampartProxy {
         }
     }
 
+    /// The app's final response head is known (no retry follows): a failure is recorded
+    /// now, before the answer is released to the client, so the call after the one that
+    /// opens the breaker is refused however fast it follows (SPEC 0.3). A success waits
+    /// for the end, where a body that breaks off still counts as a failure.
+    pub(super) fn breaker_at_head(&self, ctx: &mut Ctx, failed: bool) {
+        if !failed {
+            return;
+        }
+        let Some(call) = ctx.breaker_call.take() else {
+            return;
+        };
+        if let Some(upstream) = ctx.upstream_policy() {
+            let moved = call.finish(true, Instant::now());
+            self.note_transition(upstream, moved);
+        }
+    }
+
     /// Whether to try again after `reason`; counts the retry when it is allowed.
     pub(super) fn decide_retry(&self, session: &Session, ctx: &mut Ctx, reason: Reason) -> bool {
         let Some(upstream) = ctx.upstream_policy() else {

@@ -10,6 +10,7 @@ use crate::guards::rate_limit::decide::{self, Keys, Limits};
 use crate::guards::{access, body, cors, routing, schema, uploads};
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::{Code, Reject};
+use crate::request::rules;
 use crate::upstream::admission::{retry_after_secs, Refusal};
 use crate::upstream::breaker::Call;
 use http::header::HeaderValue;
@@ -282,6 +283,21 @@ fn refuse(checked: Result<(), Reject>) -> Verdict {
 }
 
 impl RampartProxy {
+    /// HTTP/2's head rules (an HTTP/1 head met them at the front door, on its raw bytes):
+    /// limits, the underscore rule and RFC 9113's request rules, on the decoded list.
+    pub(super) fn h2_head_rules(session: &Session, ctx: &mut Ctx, policy: &Policy) -> Verdict {
+        if !session.as_ref().is_http2() {
+            return Verdict::Pass;
+        }
+        match rules::check_h2(session.req_header(), &policy.client.head) {
+            Ok(accepted) => {
+                ctx.drop_underscored = accepted.drop_underscored;
+                Verdict::Pass
+            }
+            Err(reject) => Verdict::Answer(reject),
+        }
+    }
+
     /// Who asks and what: request id, trace, client address, the facts every step reads
     /// (names with `_` dropped first, when the front door said so).
     pub(super) fn identify(&self, session: &mut Session, ctx: &mut Ctx, policy: &Policy) {

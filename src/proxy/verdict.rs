@@ -79,8 +79,9 @@ impl RampartProxy {
         if reject.closes_connection() {
             session.set_keepalive(None);
         }
-        Self::settle_h2_body(session, ctx).await;
-        self.write(session, head, Some(body)).await
+        self.write(session, head, Some(body)).await?;
+        Self::linger_h2_body(session).await;
+        Ok(())
     }
 
     fn count_rejection(&self, ctx: &mut Ctx, code: Code) {

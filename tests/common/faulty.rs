@@ -4,7 +4,8 @@
 //! `/slow-headers` (status line, then nothing), `/truncated` (Content-Length 100, 10 bytes,
 //! close), `/malformed` (a status line that is not HTTP), `/huge-headers` (a 200 KiB header),
 //! `/health-fail` (503), malformed response framing (`/cl-list`, `/cl-twice`, `/cl-invalid`,
-//! `/te-xchunked`, `/unsolicited-101`, `/continue-with-body`), anything else 200 "ok". Counts
+//! `/te-xchunked`, `/unsolicited-101`, `/continue-with-body`), `/fail-slowly/<code>` (that
+//! status and half its body at once, the rest 300 ms later), anything else 200 "ok". Counts
 //! the requests it read.
 
 use std::io::{Read, Write};
@@ -141,6 +142,16 @@ fn serve(mut conn: TcpStream, count: &AtomicUsize) {
                     b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                 );
                 true
+            }
+            slow if slow.starts_with("/fail-slowly/") => {
+                // The head (with the status in the path) at once, the body's end later: a
+                // breaker that waits for the end learns the failure late.
+                let code = &slow["/fail-slowly/".len()..];
+                let head = format!("HTTP/1.1 {code} Failing\r\nContent-Length: 10\r\n\r\nfailu");
+                let _ = conn.write_all(head.as_bytes());
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = conn.write_all(b"re...");
+                false
             }
             "/health-fail" => {
                 let _ = conn.write_all(

@@ -4,10 +4,12 @@
 
 mod certs;
 pub mod faulty;
+pub mod h2_client;
 pub mod redis;
 pub mod tools;
 #[allow(unused_imports)]
 pub use certs::{certificate, self_signed};
+pub mod proto;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -676,6 +676,15 @@ impl Session {
         }
     }
 
+    /// [`Self::enable_retry_buffering`] with room for `limit` bytes on HTTP/2 (HTTP/1 keeps
+    /// its fixed buffer).
+    pub fn enable_retry_buffering_up_to(&mut self, limit: usize) {
+        match self {
+            Self::H2(s) => s.enable_retry_buffering_up_to(limit),
+            _ => self.enable_retry_buffering(),
+        }
+    }
+
     pub fn get_retry_buffer(&self) -> Option<Bytes> {
         match self {
             Self::H1(s) => s.get_retry_buffer(),

@@ -893,6 +893,15 @@ impl HttpSession {
         }
     }
 
+    /// [`Self::enable_retry_buffering`] with room for `limit` bytes (at least the default
+    /// 64 KiB): for a caller that reads a whole body before proxying (to validate it) and
+    /// needs it forwarded whole, however large its own limit allows it to be.
+    pub fn enable_retry_buffering_up_to(&mut self, limit: usize) {
+        if self.retry_buffer.is_none() {
+            self.retry_buffer = Some(FixedBuffer::new(limit.max(BODY_BUF_LIMIT)))
+        }
+    }
+
     pub fn get_retry_buffer(&self) -> Option<Bytes> {
         self.retry_buffer.as_ref().and_then(|b| {
             if b.is_truncated() {

@@ -1,0 +1,149 @@
+//! A minimal HTTP/2 client for what curl cannot do: requests back to back on one
+//! connection, each sent the moment the answer before it has ended (h2c, or h2 over TLS
+//! with any certificate: the tests' are self-signed).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// GETs `paths` in a row on one HTTP/2 connection to `addr`, each sent the moment the head
+/// of the answer before it has arrived (its body is read meanwhile): their statuses (0 for
+/// a stream that failed).
+pub fn in_a_row(addr: SocketAddr, tls: bool, authority: &str, paths: &[&str]) -> Vec<u16> {
+    let requests = paths.iter().map(|p| (*p, Vec::new())).collect();
+    run(addr, tls, authority, requests)
+}
+
+/// One GET of `path` with `headers` sent as given (curl would tidy some): its status.
+pub fn get(
+    addr: SocketAddr,
+    tls: bool,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let headers = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    run(addr, tls, authority, vec![(path, headers)])
+        .first()
+        .copied()
+        .unwrap_or(0)
+}
+
+type Requests<'a> = Vec<(&'a str, Vec<(String, String)>)>;
+
+fn run(addr: SocketAddr, tls: bool, authority: &str, requests: Requests<'_>) -> Vec<u16> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        if tls {
+            let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+            let stream = connector().connect(name, tcp).await.expect("TLS handshake");
+            exchange(stream, "https", authority, requests).await
+        } else {
+            exchange(tcp, "http", authority, requests).await
+        }
+    })
+}
+
+async fn exchange<T>(io: T, scheme: &str, authority: &str, requests: Requests<'_>) -> Vec<u16>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut client, connection) = h2::client::handshake(io).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut statuses = Vec::new();
+    for (path, headers) in requests {
+        let mut request = http::Request::get(format!("{scheme}://{authority}{path}"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(()).expect("request");
+        client = client.ready().await.expect("connection ready");
+        let Ok((response, _)) = client.send_request(request, true) else {
+            statuses.push(0);
+            continue;
+        };
+        let Ok(response) = response.await else {
+            statuses.push(0);
+            continue;
+        };
+        statuses.push(response.status().as_u16());
+        let mut body = response.into_body();
+        tokio::spawn(async move {
+            while let Some(Ok(chunk)) = body.data().await {
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+        });
+    }
+    statuses
+}
+
+fn connector() -> tokio_rustls::TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// Accepts any server certificate (the tests' are self-signed for `localhost`); signatures
+/// are still checked, so the handshake is a real one.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
