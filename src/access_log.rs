@@ -1,7 +1,7 @@
 //! THE writer of request records: every request — proxied, refused by the proxy, or refused
 //! by the front door before routing — ends here, once. It counts the request's metrics and
 //! writes its access-log line (SPEC §6, §7), following `logging.format` and
-//! `logging.access_log`.
+//! `logging.access_log`. Refusals of the admin listener are logged here too, uncounted.
 
 use crate::metrics::Metrics;
 use crate::policy::LogPolicy;
@@ -24,6 +24,14 @@ pub fn finish(metrics: &Metrics, logging: &LogPolicy, record: &AccessRecord) {
     if let (Some(upstream), Some(t)) = (record.upstream, record.upstream_time) {
         cache.upstream(upstream, t.as_secs_f64());
     }
+    if logging.access_log {
+        telemetry::access_log(logging.format, record);
+    }
+}
+
+/// Logs a refusal of the admin listener (route `admin`): a line like any request's, and
+/// none of the public request metrics.
+pub fn admin(logging: &LogPolicy, record: &AccessRecord) {
     if logging.access_log {
         telemetry::access_log(logging.format, record);
     }

@@ -1,8 +1,11 @@
 //! The admin listener (SPEC §4): liveness, readiness and metrics.
 
+use crate::access_log;
+use crate::answer;
 use crate::health_report;
 use crate::reject::{Code, Reject};
 use crate::state::Shared;
+use crate::telemetry::AccessRecord;
 use crate::upstream::breaker::State;
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
@@ -26,17 +29,6 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
         .unwrap_or_else(|_| Response::new(Vec::new()))
 }
 
-/// The problem+json answer from the one writer (`Reject::response`), as an admin response.
-fn problem(reject: Reject) -> Response<Vec<u8>> {
-    let (head, body) = reject.response(&crate::guards::forwarded::mint_request_id());
-    let mut resp = Response::new(body.to_vec());
-    *resp.status_mut() = head.status;
-    for (name, value) in head.headers.iter() {
-        resp.headers_mut().append(name.clone(), value.clone());
-    }
-    resp
-}
-
 /// The credentials of `Authorization: Bearer <token>`; the scheme is case-insensitive
 /// (RFC 9110 §11.1) and may be followed by more than one space.
 fn bearer_credentials(authorization: &[u8]) -> Option<&[u8]> {
@@ -50,46 +42,81 @@ fn bearer_credentials(authorization: &[u8]) -> Option<&[u8]> {
 impl AdminApp {
     /// `POST /-/reload`: 200 `{"generation":N}`, 400 with every error (nothing changed), or
     /// 401 without the right bearer token when `server.admin_token` is set.
-    fn reload(&self, authorization: Option<&[u8]>) -> Response<Vec<u8>> {
+    fn reload(&self, authorization: Option<&[u8]>) -> Result<Response<Vec<u8>>, Reject> {
         let token = self.shared.policy.load().admin_token.clone();
         if let Some(token) = token {
             let given = authorization.and_then(bearer_credentials);
             if !given.is_some_and(|g| constant_time_eq(g, token.as_bytes())) {
-                let mut resp = problem(Reject::new(
+                return Err(Reject::new(
                     Code::Unauthorized,
                     "POST /-/reload needs Authorization: Bearer <server.admin_token>",
-                ));
-                resp.headers_mut().insert(
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static("Bearer"),
-                );
-                return resp;
+                )
+                .with_header("www-authenticate", http::HeaderValue::from_static("Bearer")));
             }
         }
         match crate::reload::reload(&self.shared, "admin") {
-            Ok(generation) => respond(
+            Ok(generation) => Ok(respond(
                 StatusCode::OK,
                 "application/json",
                 serde_json::json!({ "generation": generation })
                     .to_string()
                     .into_bytes(),
-            ),
-            Err(errors) => {
-                let body = serde_json::json!({
-                    "type": "about:blank",
-                    "title": "Bad Request",
-                    "status": 400,
-                    "code": "invalid_config",
-                    "detail": "the config was not reloaded; the previous one keeps serving",
-                    "errors": errors,
-                });
-                respond(
-                    StatusCode::BAD_REQUEST,
-                    "application/problem+json",
-                    body.to_string().into_bytes(),
-                )
-            }
+            )),
+            Err(errors) => Err(Reject::new(
+                Code::InvalidConfig,
+                "the config was not reloaded; the previous one keeps serving",
+            )
+            .with_config_errors(errors)),
         }
+    }
+
+    /// A refusal of the admin listener: problem+json from the one answer
+    /// (`answer::refuse`, which keeps it out of the public metrics) and an access-log line
+    /// with route `admin`.
+    fn refused(
+        &self,
+        session: &ServerSession,
+        (method, path): (&Method, &str),
+        reject: &Reject,
+        start: Instant,
+    ) -> Response<Vec<u8>> {
+        let request_id = crate::guards::forwarded::mint_request_id();
+        let scope = answer::Scope::Admin;
+        let answer::Answer::Problem(head, body) =
+            answer::refuse(&self.shared.metrics, scope, reject, &request_id, |_| {})
+        else {
+            return Response::new(Vec::new());
+        };
+        let mut response = Response::new(body.to_vec());
+        *response.status_mut() = head.status;
+        for (name, value) in head.headers.iter() {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
+        let record = AccessRecord {
+            request_id: request_id.to_str().unwrap_or("-"),
+            trace_id: None,
+            client_ip,
+            method: method.as_str(),
+            path,
+            route: Some("admin"),
+            upstream: None,
+            endpoint: None,
+            status: reject.status,
+            code: Some(reject.code.as_str()),
+            shadow: &[],
+            bytes_in: 0,
+            bytes_out: body.len() as u64,
+            duration: start.elapsed(),
+            upstream_time: None,
+            retries: 0,
+            user_agent: None,
+        };
+        access_log::admin(&self.shared.policy.load().logging, &record);
+        response
     }
 
     /// Gauges read from live state when scraped, so requests never touch them: requests
@@ -160,28 +187,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let start = Instant::now();
         let req = session.req_header();
         let (method, path) = (req.method.clone(), req.uri.path().to_string());
         let get_only = |body: Response<Vec<u8>>| {
             if method == Method::GET || method == Method::HEAD {
-                body
+                Ok(body)
             } else {
-                problem(
-                    Reject::new(Code::MethodNotAllowed, "use GET")
-                        .with_allow(http::HeaderValue::from_static("GET, HEAD")),
-                )
+                Err(Reject::new(Code::MethodNotAllowed, "use GET")
+                    .with_allow(http::HeaderValue::from_static("GET, HEAD")))
             }
         };
         let authorization = req
             .headers
             .get(http::header::AUTHORIZATION)
             .map(|v| v.as_bytes().to_vec());
-        let mut response = match path.as_str() {
+        let answered = match path.as_str() {
             "/-/reload" if method == Method::POST => self.reload(authorization.as_deref()),
-            "/-/reload" => problem(
-                Reject::new(Code::MethodNotAllowed, "use POST")
-                    .with_allow(http::HeaderValue::from_static("POST")),
-            ),
+            "/-/reload" => Err(Reject::new(Code::MethodNotAllowed, "use POST")
+                .with_allow(http::HeaderValue::from_static("POST"))),
             "/livez" => get_only(respond(StatusCode::OK, "text/plain", b"ok\n".to_vec())),
             "/readyz" => {
                 let policy = self.shared.policy.load();
@@ -225,7 +249,11 @@ impl ServeHttp for AdminApp {
                     self.shared.metrics.render(),
                 ))
             }
-            _ => problem(Reject::new(Code::NotFound, "unknown admin endpoint")),
+            _ => Err(Reject::new(Code::NotFound, "unknown admin endpoint")),
+        };
+        let mut response = match answered {
+            Ok(response) => response,
+            Err(reject) => self.refused(session, (&method, &path), &reject, start),
         };
         // The admin endpoints get the security headers like every other response.
         let headers = response.headers_mut();

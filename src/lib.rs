@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 #[cfg(feature = "alloc-count")]
 pub mod alloc_count;
+pub mod answer;
 pub mod config;
 pub mod config_dump;
 pub mod config_state;

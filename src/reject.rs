@@ -31,6 +31,8 @@ pub enum Code {
     StreamIdle,
     /// Admin endpoints: a missing or wrong `Authorization: Bearer` token.
     Unauthorized,
+    /// Admin `POST /-/reload`: the new config has errors (listed); the old one keeps serving.
+    InvalidConfig,
     Internal,
 }
 
@@ -55,6 +57,7 @@ impl Code {
             Code::BadGateway => "bad_gateway",
             Code::StreamIdle => "stream_idle",
             Code::Unauthorized => "unauthorized",
+            Code::InvalidConfig => "invalid_config",
             Code::Internal => "internal_error",
         }
     }
@@ -80,6 +83,7 @@ impl Code {
             // Never answered: the response head had gone out already.
             Code::StreamIdle => 504,
             Code::Unauthorized => 401,
+            Code::InvalidConfig => 400,
             Code::Internal => 500,
         }
     }
@@ -100,6 +104,14 @@ pub struct SchemaError {
     pub message: String,
 }
 
+/// What a problem's `errors` member lists.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Errors<'a> {
+    Schema(&'a [SchemaError]),
+    Config(&'a [String]),
+}
+
 /// The less common parts of a rejection, boxed so that `Result<_, Reject>` stays small.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RejectExtra {
@@ -110,6 +122,8 @@ pub struct RejectExtra {
     /// Extra headers (e.g. the RateLimit pair) added verbatim.
     pub headers: Vec<(&'static str, HeaderValue)>,
     pub schema_errors: Vec<SchemaError>,
+    /// `invalid_config`: every error of the refused config, with file, line and field path.
+    pub config_errors: Vec<String>,
 }
 
 /// A decision to answer the client ourselves instead of (or after failing to) proxy.
@@ -160,6 +174,11 @@ impl Reject {
         self
     }
 
+    pub fn with_config_errors(mut self, errors: Vec<String>) -> Self {
+        self.extra_mut().config_errors = errors;
+        self
+    }
+
     pub fn allow(&self) -> Option<&HeaderValue> {
         self.extra.as_ref().and_then(|e| e.allow.as_ref())
     }
@@ -168,8 +187,16 @@ impl Reject {
         self.extra.as_ref().and_then(|e| e.retry_after)
     }
 
-    fn schema_errors(&self) -> &[SchemaError] {
-        self.extra.as_ref().map_or(&[], |e| &e.schema_errors)
+    /// The `errors` member: a 422's schema errors or an `invalid_config`'s config errors.
+    fn errors(&self) -> Option<Errors<'_>> {
+        let extra = self.extra.as_deref()?;
+        if !extra.schema_errors.is_empty() {
+            Some(Errors::Schema(&extra.schema_errors))
+        } else if !extra.config_errors.is_empty() {
+            Some(Errors::Config(&extra.config_errors))
+        } else {
+            None
+        }
     }
 
     pub fn closes_connection(&self) -> bool {
@@ -187,8 +214,8 @@ impl Reject {
             code: &'static str,
             detail: &'a str,
             request_id: &'a str,
-            #[serde(skip_serializing_if = "<[_]>::is_empty")]
-            errors: &'a [SchemaError],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            errors: Option<Errors<'a>>,
         }
         let problem = Problem {
             kind: "about:blank",
@@ -197,7 +224,7 @@ impl Reject {
             code: self.code.as_str(),
             detail: &self.detail,
             request_id,
-            errors: self.schema_errors(),
+            errors: self.errors(),
         };
         // Serializing plain strings and numbers cannot fail; an empty body is the fallback.
         Bytes::from(serde_json::to_vec(&problem).unwrap_or_default())

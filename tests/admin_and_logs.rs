@@ -24,6 +24,53 @@ fn livez_readyz_and_unknown_endpoints() {
         405,
         "method_not_allowed",
     );
+    // Refusals of the admin listener are logged (route `admin`) and stay out of the public
+    // request metrics.
+    let logged = p
+        .wait_for_log(|l| l.contains("\"route\":\"admin\"") && l.contains("\"path\":\"/nope\""))
+        .expect("the admin refusal is logged");
+    assert!(logged.contains("\"status\":404"), "{logged}");
+    assert!(logged.contains("\"code\":\"not_found\""), "{logged}");
+    let metrics = c
+        .get(p.admin_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        !metrics.contains("code=\"not_found\"") && !metrics.contains("route=\"admin\""),
+        "admin refusals in the public metrics:\n{metrics}"
+    );
+}
+
+/// The admin's `invalid_config` and `unauthorized` are problems like any other (SPEC §4, §5).
+#[test]
+fn admin_refusals_are_problems_from_the_one_answer() {
+    let up = RecordingUpstream::start();
+    let yaml = config(up.addr, DEFAULT_ROUTE).replace(
+        "  threads: 2\n",
+        "  threads: 2\n  admin_token: an-admin-token-of-at-least-32-characters\n",
+    );
+    let p = start(&yaml);
+    let c = client();
+    let denied = c.post(p.admin_url("/-/reload")).send().unwrap();
+    assert_eq!(denied.headers()["www-authenticate"], "Bearer");
+    assert_problem(denied, 401, "unauthorized");
+    p.rewrite_config("routes: [");
+    let refused = c
+        .post(p.admin_url("/-/reload"))
+        .bearer_auth("an-admin-token-of-at-least-32-characters")
+        .send()
+        .unwrap();
+    let body = assert_problem(refused, 400, "invalid_config");
+    assert!(body["errors"][0].as_str().is_some(), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("previous one keeps serving"),
+        "{body}"
+    );
 }
 
 #[test]

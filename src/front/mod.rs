@@ -17,6 +17,7 @@ pub mod client_stream;
 pub mod framing;
 
 use crate::access_log;
+use crate::answer::{self, Answer, Scope};
 use crate::guards::forwarded::mint_request_id;
 use crate::policy::Policy;
 use crate::reject::{Code, Reject};
@@ -193,15 +194,19 @@ async fn h2c_preface(conn: &mut ClientStream, deadline: Deadline) -> bool {
 async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8], write: bool) {
     let start = Instant::now();
     let policy = shared.policy.load_full();
-    shared
-        .metrics
-        .rejections_total
-        .with_label_values(&["", reject.code.as_str()])
-        .inc();
     let request_id = mint_request_id();
-    let (mut answer, body) = reject.response(&request_id);
-    policy.headers.apply_to_own_response(&mut answer);
-    let _ = answer.insert_header(http::header::CONNECTION, "close");
+    let scope = Scope::Public {
+        route: "",
+        shadow: false,
+    };
+    let Answer::Problem(answer, body) =
+        answer::refuse(&shared.metrics, scope, &reject, &request_id, |head| {
+            policy.headers.apply_to_own_response(head);
+            let _ = head.insert_header(http::header::CONNECTION, "close");
+        })
+    else {
+        return;
+    };
     let bytes = crate::reject::to_http1_bytes(&answer, &body);
     // Best effort: the client may already be gone.
     let sent = tokio::time::timeout(Duration::from_secs(5), async {

@@ -33,8 +33,9 @@ pub struct Ctx {
     /// The normalized path when it differs from what the client sent.
     pub(super) rewritten_path: Option<String>,
     pub(super) rejected: Option<Code>,
-    /// The app's response head was malformed: answered 502 `bad_gateway` instead.
-    pub(super) bad_response: Option<crate::reject::Reject>,
+    /// A refusal found after the request was handed to Pingora's proxying (a body over
+    /// its limit, a malformed response head): `fail_to_proxy` answers with it.
+    pub(super) refusal: Option<crate::reject::Reject>,
     /// The app's response head went to the client (from then on the route timeout is over).
     pub(super) response_forwarded: bool,
     /// WebSocket routes' slice: asked to upgrade, upgraded.
@@ -107,7 +108,7 @@ impl Ctx {
             peer_trusted: false,
             rewritten_path: None,
             rejected: None,
-            bad_response: None,
+            refusal: None,
             response_forwarded: false,
             websocket: WebSocketState::default(),
             shadow: Vec::new(),

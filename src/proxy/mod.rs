@@ -154,12 +154,11 @@ impl ProxyHttp for RampartProxy {
         let route = &policy.routes[index];
         if let Err(reject) = ctx.body.add(chunk.len(), route.max_body_bytes) {
             if route.shadow {
-                if !ctx.shadow.contains(&reject.code.as_str()) {
-                    self.record_shadow(ctx, reject.code);
-                }
+                self.shadowed(ctx, reject);
             } else {
-                // The crossing chunk is not forwarded; `fail_to_proxy` answers 413 and the
-                // upstream exchange is aborted.
+                // The crossing chunk is not forwarded; `fail_to_proxy` answers with this
+                // refusal and the upstream exchange is aborted.
+                ctx.refusal = Some(reject);
                 return Error::e_explain(
                     ErrorType::HTTPStatus(413),
                     "request body over the route's max_body_bytes",
@@ -242,7 +241,7 @@ impl ProxyHttp for RampartProxy {
         {
             // Answered by `fail_to_proxy`; a broken app counts as a failure for its breaker.
             let detail = reject.detail.to_string();
-            ctx.bad_response = Some(reject);
+            ctx.refusal = Some(reject);
             self.breaker_at_head(ctx, true);
             return Error::e_explain(ErrorType::HTTPStatus(502), detail);
         }
@@ -358,7 +357,7 @@ impl ProxyHttp for RampartProxy {
             .stream()
             .and_then(ClientStream::of)
             .and_then(ClientStream::take_failure);
-        let reject = framing.or_else(|| ctx.bad_response.take());
+        let reject = framing.or_else(|| ctx.refusal.take());
         let Some(reject) = reject.or_else(|| crate::failure::classify(e)) else {
             return FailToProxy {
                 error_code: 0,

@@ -1,10 +1,12 @@
 //! THE function that applies a verdict: every step of the proxy's decision returns a
 //! [`Verdict`], and [`RampartProxy::apply`] turns it into what happens — pass on, count a
-//! shadow rejection, or answer (problem+json, a fallback, a preflight) — and records it.
+//! shadow rejection, or answer (problem+json through `answer::refuse`, a fallback, a
+//! preflight) — and records it.
 
 use super::{decorate, Ctx, RampartProxy};
+use crate::answer::{self, Answer, Scope};
 use crate::policy::Policy;
-use crate::reject::{Code, Reject};
+use crate::reject::Reject;
 use http::header::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -35,9 +37,9 @@ impl RampartProxy {
     ) -> Result<bool> {
         let reject = match verdict {
             Verdict::Pass => return Ok(false),
-            Verdict::Refuse(reject) if ctx.route_policy().is_some_and(|r| r.shadow) => {
-                self.record_shadow(ctx, reject.code);
-                return Ok(false);
+            Verdict::Refuse(reject) => {
+                let shadow = ctx.route_policy().is_some_and(|r| r.shadow);
+                return self.refuse(session, ctx, reject, shadow).await;
             }
             Verdict::Preflight(allow) => {
                 self.write_preflight(session, ctx, allow).await?;
@@ -46,14 +48,14 @@ impl RampartProxy {
             Verdict::Degrade(reject)
                 if ctx.route_policy().is_some_and(|r| r.fallback.is_some()) =>
             {
-                self.count_rejection(ctx, reject.code);
+                answer::counted(&self.shared.metrics, ctx.route_name(), reject.code);
+                ctx.rejected = Some(reject.code);
                 self.write_fallback(session, ctx).await?;
                 return Ok(true);
             }
-            Verdict::Refuse(reject) | Verdict::Answer(reject) | Verdict::Degrade(reject) => reject,
+            Verdict::Answer(reject) | Verdict::Degrade(reject) => reject,
         };
-        self.respond(session, ctx, reject).await?;
-        Ok(true)
+        self.refuse(session, ctx, reject, false).await
     }
 
     /// Answers the request with `reject` (problem+json) and records it. Also the answer of
@@ -64,33 +66,70 @@ impl RampartProxy {
         ctx: &mut Ctx,
         reject: Reject,
     ) -> Result<()> {
-        self.count_rejection(ctx, reject.code);
-        ctx.status = reject.status;
-        if session.response_written().is_some() {
-            // Too late for a new head: the client sees the response cut short.
-            return Ok(());
+        self.refuse(session, ctx, reject, false).await.map(|_| ())
+    }
+
+    /// Every refusal of the proxy goes through `answer::refuse` here: on a shadow route
+    /// (`shadow`) only counted, once per code and request (false: the request goes on);
+    /// otherwise counted and answered (true).
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        reject: Reject,
+        shadow: bool,
+    ) -> Result<bool> {
+        if shadow && ctx.shadow.contains(&reject.code.as_str()) {
+            return Ok(false);
         }
         let request_id = ctx
             .request_id
             .get_or_insert_with(crate::guards::forwarded::mint_request_id)
             .clone();
-        let (mut head, body) = reject.response(&request_id);
-        decorate(&mut head, ctx, false);
+        let scope = Scope::Public {
+            route: ctx.route_name(),
+            shadow,
+        };
+        let metrics = &self.shared.metrics;
+        let answer = answer::refuse(metrics, scope, &reject, &request_id, |head| {
+            decorate(head, ctx, false)
+        });
+        let (head, body) = match answer {
+            Answer::Shadowed(code) => {
+                ctx.shadow.push(code.as_str());
+                return Ok(false);
+            }
+            Answer::Problem(head, body) => (head, body),
+        };
+        ctx.rejected = Some(reject.code);
+        ctx.status = reject.status;
+        if session.response_written().is_some() {
+            // Too late for a new head: the client sees the response cut short.
+            return Ok(true);
+        }
         if reject.closes_connection() {
             session.set_keepalive(None);
         }
         self.write(session, head, Some(body)).await?;
         Self::linger_h2_body(session).await;
-        Ok(())
+        Ok(true)
     }
 
-    fn count_rejection(&self, ctx: &mut Ctx, code: Code) {
-        ctx.rejected = Some(code);
-        self.shared
-            .metrics
-            .rejections_total
-            .with_label_values(&[ctx.route_name(), code.as_str()])
-            .inc();
+    /// A refusal on a `shadow: true` route met while the body streams (no answer possible).
+    pub(super) fn shadowed(&self, ctx: &mut Ctx, reject: Reject) {
+        if ctx.shadow.contains(&reject.code.as_str()) {
+            return;
+        }
+        let scope = Scope::Public {
+            route: ctx.route_name(),
+            shadow: true,
+        };
+        let id = HeaderValue::from_static("-");
+        if let Answer::Shadowed(code) =
+            answer::refuse(&self.shared.metrics, scope, &reject, &id, |_| {})
+        {
+            ctx.shadow.push(code.as_str());
+        }
     }
 
     /// 204 with the allow headers when everything asked for is allowed, without them
@@ -141,18 +180,6 @@ impl RampartProxy {
             session.write_response_body(Some(body), true).await?;
         }
         Ok(())
-    }
-
-    pub(super) fn record_shadow(&self, ctx: &mut Ctx, code: Code) {
-        if ctx.shadow.contains(&code.as_str()) {
-            return;
-        }
-        self.shared
-            .metrics
-            .shadow_rejections_total
-            .with_label_values(&[ctx.route_name(), code.as_str()])
-            .inc();
-        ctx.shadow.push(code.as_str());
     }
 
     pub(super) fn policy<'a>(&self, ctx: &'a Ctx) -> Result<&'a Arc<Policy>> {
