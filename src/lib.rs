@@ -23,6 +23,7 @@ pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod pid_file;
+pub mod pipeline;
 pub mod policy;
 pub mod probe;
 pub mod proxy;

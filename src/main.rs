@@ -168,7 +168,7 @@ fn replay(
             }
         }
     };
-    match replay::run(&loaded.config, log_format, input) {
+    match replay::run(loaded, log_format, input) {
         Ok(report) => {
             match format {
                 ReportFormat::Json => println!("{}", report.json()),

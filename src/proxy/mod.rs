@@ -17,6 +17,9 @@ use crate::front::client_stream::ClientStream;
 use crate::front::Handover;
 use crate::guards::forwarded::mint_request_id;
 use crate::guards::rate_limit::decide;
+use crate::pipeline::{self, Step};
+use crate::policy::Policy;
+use crate::reject::Reject;
 use crate::state::Shared;
 use crate::upstream::response_check;
 use crate::upstream::retry::Reason;
@@ -32,6 +35,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use verdict::Verdict;
 
 /// One step of `request_filter`: the verdict is applied, and an answered request ends there.
 macro_rules! decide {
@@ -49,6 +53,43 @@ fn no_route() -> Box<Error> {
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
+}
+
+impl RampartProxy {
+    /// One step of `pipeline::Step::ORDER`: its feature's decision, as a verdict.
+    async fn step(
+        &self,
+        step: Step,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        policy: &Policy,
+    ) -> Result<Verdict> {
+        if step == Step::Route {
+            return Ok(self.route(session, ctx, policy));
+        }
+        let route = ctx
+            .route
+            .and_then(|i| policy.routes.get(i))
+            .ok_or_else(no_route)?;
+        let upstream = &policy.upstreams[route.upstream];
+        let refuse = |checked: std::result::Result<(), Reject>| {
+            checked.err().map_or(Verdict::Pass, Verdict::Refuse)
+        };
+        Ok(match step {
+            Step::Route => Verdict::Pass,
+            Step::IpRules => refuse(pipeline::ip_rules(route, &ctx.facts)),
+            Step::WebSocket => Self::websocket(session, ctx, route),
+            Step::Preflight => Self::cors_preflight(session, ctx, policy),
+            Step::RateLimits => self.rate_limits(session, ctx, policy, route).await,
+            Step::DeclaredSize => refuse(pipeline::declared_size(route, &ctx.facts)),
+            Step::ContentType => refuse(pipeline::content_type(route, &ctx.facts)),
+            Step::Breaker => self.breaker(ctx, upstream),
+            Step::Admission => Self::admission(session, ctx, upstream).await?,
+            Step::ReadAhead => Self::read_ahead(session, ctx, policy, route).await?,
+            Step::Schema => Self::json_schema(ctx, route),
+            Step::Uploads => Self::uploads(ctx, route).await,
+        })
+    }
 }
 
 #[async_trait]
@@ -91,44 +132,10 @@ impl ProxyHttp for RampartProxy {
         let head = Self::h2_head_rules(session, ctx, &policy);
         self.identify(session, ctx, &policy);
         decide!(self, session, ctx, head);
-        decide!(self, session, ctx, self.route(session, ctx, &policy));
-        let route = ctx
-            .route
-            .and_then(|i| policy.routes.get(i))
-            .ok_or_else(no_route)?;
-        let upstream = &policy.upstreams[route.upstream];
-        decide!(self, session, ctx, Self::ip_rules(ctx, route));
-        decide!(self, session, ctx, Self::websocket(session, ctx, route));
-        decide!(
-            self,
-            session,
-            ctx,
-            Self::cors_preflight(session, ctx, &policy)
-        );
-        decide!(
-            self,
-            session,
-            ctx,
-            self.rate_limits(session, ctx, &policy, route).await
-        );
-        decide!(self, session, ctx, Self::declared_size(ctx, route));
-        decide!(self, session, ctx, Self::content_type(ctx, route));
-        decide!(self, session, ctx, self.breaker(ctx, upstream));
-        decide!(
-            self,
-            session,
-            ctx,
-            Self::admission(session, ctx, upstream).await?
-        );
-        // Only now is a body byte read: ahead (then validated), or streamed to the app.
-        decide!(
-            self,
-            session,
-            ctx,
-            Self::read_ahead(session, ctx, &policy, route).await?
-        );
-        decide!(self, session, ctx, Self::json_schema(ctx, route));
-        decide!(self, session, ctx, Self::uploads(ctx, route).await);
+        for step in Step::ORDER {
+            let verdict = self.step(step, session, ctx, &policy).await?;
+            decide!(self, session, ctx, verdict);
+        }
         // Gaps between body reads are bounded by `client.body_timeout`.
         session.set_read_timeout(Some(policy.client.body_timeout));
 

@@ -7,7 +7,8 @@ use super::verdict::Verdict;
 use super::{Ctx, RampartProxy};
 use crate::front::client_stream::{ClientStream, Plan, ReadAhead};
 use crate::guards::rate_limit::decide::{self, Keys, Limits};
-use crate::guards::{access, body, cors, routing, schema, uploads};
+use crate::guards::{body, cors, schema, uploads};
+use crate::pipeline;
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::{Code, Reject};
 use crate::request::rules;
@@ -26,14 +27,11 @@ impl RampartProxy {
     pub(super) fn route(&self, session: &Session, ctx: &mut Ctx, policy: &Policy) -> Verdict {
         let req = session.req_header();
         let path = req.uri.path();
-        let facts = &ctx.facts;
-        let found = routing::normalize_path(path).and_then(|normalized| {
-            let host = facts.host_str().or(req.uri.host());
-            let found = routing::find_route(&policy.matchers, &facts.method, host, &normalized);
+        let found = pipeline::route(policy, &ctx.facts, path).map(|(index, normalized)| {
             if normalized != path {
                 ctx.rewritten_path = Some(normalized.into_owned());
             }
-            found
+            index
         });
         ctx.route = found.as_ref().ok().copied();
         let route = ctx.route.and_then(|i| policy.routes.get(i));
@@ -53,15 +51,6 @@ impl RampartProxy {
                 preflight => preflight,
             },
         }
-    }
-
-    pub(super) fn ip_rules(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
-        let ip = ctx.facts.client_ip;
-        refuse(access::check_ip(
-            ip,
-            route.allow_ips.as_deref(),
-            &route.deny_ips,
-        ))
     }
 
     /// A preflight is answered here, never forwarded.
@@ -115,23 +104,6 @@ impl RampartProxy {
         }
         ctx.rate_limit = outcome.header;
         outcome.reject.map_or(Verdict::Pass, Verdict::Refuse)
-    }
-
-    pub(super) fn declared_size(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
-        match ctx.facts.declared_length {
-            Some(length) => refuse(body::check_declared(length, route.max_body_bytes)),
-            None => Verdict::Pass,
-        }
-    }
-
-    pub(super) fn content_type(ctx: &Ctx, route: &RoutePolicy) -> Verdict {
-        match (ctx.facts.has_body, &route.content_types) {
-            (true, Some(allowed)) => refuse(access::check_content_type(
-                ctx.facts.content_type_bytes(),
-                allowed,
-            )),
-            _ => Verdict::Pass,
-        }
     }
 
     /// No endpoint up, or the breaker open: degrade. Otherwise a breaker call is taken.

@@ -1,30 +1,27 @@
-//! What a candidate config decides for one logged request, from what the log holds, in the
-//! proxy's order: route (404/405), IP rules (403), rate limits (429, the proxy's limiter on a
-//! clock driven by the log's timestamps), declared body size (413). Shadow routes refuse
-//! nothing, as live.
+//! What a candidate config decides for one logged request: the proxy's own compiled
+//! policy (`Policy::compile`, as a reload would) and its own order of steps
+//! (`pipeline::Step::ORDER`), over a request head built from what the log holds. The steps
+//! a log has the facts for run the proxy's checks: route (404/405), IP rules (403), rate
+//! limits (429, the route's limiters counted on a clock driven by the log's timestamps) and
+//! the declared body size (413). Shadow routes refuse nothing, as live.
 
 use super::log::Entry;
-use crate::config::model::{Config, RateKey};
-use crate::guards::rate_limit::{RouteLimit, Verdict};
-use crate::guards::routing::{find_route, normalize_path, RouteMatcher};
-use crate::guards::{access, body};
-use crate::reject::Code;
+use crate::config::model::RateKey;
+use crate::config::LoadedConfig;
+use crate::guards::rate_limit::decide::{self as limits, Keys, Limits};
+use crate::guards::rate_limit::RouteLimit;
+use crate::pipeline::{self, Step};
+use crate::policy::Policy;
+use crate::reject::{Code, Reject};
+use crate::request::RequestHead;
 use governor::clock::FakeRelativeClock;
-use ipnet::IpNet;
+use std::sync::Arc;
 use std::time::Duration;
 
-struct Route {
-    name: String,
-    shadow: bool,
-    allow: Option<Vec<IpNet>>,
-    deny: Vec<IpNet>,
-    max_body: u64,
-    limits: Vec<RouteLimit<FakeRelativeClock>>,
-}
-
 pub struct Replayer {
-    matchers: Vec<RouteMatcher>,
-    routes: Vec<Route>,
+    policy: Policy,
+    /// Each route's limits, as compiled, counted on the virtual clock.
+    limits: Vec<Vec<Arc<RouteLimit<FakeRelativeClock>>>>,
     clock: FakeRelativeClock,
     /// The log's first timestamp: the virtual clock's zero.
     start: Option<u128>,
@@ -40,62 +37,29 @@ pub struct Replayer {
 const EVICT_EVERY: u64 = 65_536;
 
 impl Replayer {
-    pub fn new(config: &Config) -> Result<Replayer, String> {
+    pub fn new(loaded: &LoadedConfig) -> Result<Replayer, String> {
+        let policy = Policy::compile(loaded, None, 1).map_err(|e| e.to_string())?;
         let clock = FakeRelativeClock::default();
-        let mut matchers = Vec::new();
-        let mut routes = Vec::new();
-        let mut not_replayable = Vec::new();
-        let max_keys = config.rate_limit_store.max_keys;
-        for r in &config.routes {
-            matchers.push(
-                RouteMatcher::compile(&r.matcher).map_err(|e| format!("route {}: {e}", r.name))?,
-            );
-            let mut limits = Vec::new();
-            for (i, l) in r.rate_limit.iter().enumerate() {
-                match &l.key {
-                    RateKey::ClientIp | RateKey::Global => limits.push(
-                        RouteLimit::new(l.rate, l.burst, l.key.clone(), max_keys, clock.clone())
-                            .ok_or_else(|| format!("route {}: rate_limit[{i}]: cannot be held", r.name))?,
-                    ),
-                    RateKey::Header(h) => not_replayable.push(format!("{}: rate_limit[{i}] keyed by header {h} (the log has no headers)", r.name)),
-                    RateKey::Query(q) => not_replayable.push(format!("{}: rate_limit[{i}] keyed by query {q} (replayed only as logged paths carry it: not replayed)", r.name)),
-                }
-            }
-            let rules = [
-                (
-                    r.json_schema.is_some(),
-                    "json_schema (the log has no bodies)",
-                ),
-                (r.uploads.is_some(), "uploads (the log has no bodies)"),
-                (
-                    r.content_types.is_some(),
-                    "content_types (the log has no headers)",
-                ),
-            ];
-            for (present, what) in rules {
-                if present {
-                    not_replayable.push(format!("{}: {what}", r.name));
-                }
-            }
-            routes.push(Route {
-                name: r.name.clone(),
-                shadow: r.shadow,
-                allow: r
-                    .allow_ips
-                    .as_ref()
-                    .map(|l| l.iter().map(|c| c.0).collect()),
-                deny: r.deny_ips.iter().map(|c| c.0).collect(),
-                max_body: r.max_body_bytes.unwrap_or(config.client.max_body_bytes).0,
-                limits,
-            });
+        let mut limits = Vec::with_capacity(policy.routes.len());
+        for route in &policy.routes {
+            // Limits keyed by a header or query value are not replayed (`not_replayable`):
+            // every line would share the bucket of a missing value.
+            let on_log_time = route
+                .limits
+                .iter()
+                .filter(|l| matches!(l.key_kind(), RateKey::ClientIp | RateKey::Global))
+                .map(|l| l.with_clock(clock.clone()).map(Arc::new))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| format!("route {}: a rate_limit cannot be held", route.name))?;
+            limits.push(on_log_time);
         }
         Ok(Replayer {
-            matchers,
-            routes,
+            not_replayable: not_replayable(&policy),
+            policy,
+            limits,
             clock,
             start: None,
             now: 0,
-            not_replayable,
             seen: 0,
         })
     }
@@ -103,37 +67,67 @@ impl Replayer {
     /// The route (its name, or "" when none) and the refusal, if the candidate refuses it.
     pub fn decide(&mut self, e: &Entry<'_>) -> (&str, Option<Code>) {
         self.advance(e.at_nanos);
-        let path = e.target.split('?').next().unwrap_or("");
-        let Ok(normal) = normalize_path(path) else {
-            return ("", Some(Code::BadRequest));
+        let (path, query) = match e.target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (&*e.target, None),
         };
         let method = http::Method::from_bytes(e.method.as_bytes()).unwrap_or(http::Method::GET);
-        let index = match find_route(&self.matchers, &method, None, &normal) {
-            Ok(i) => i,
-            Err(reject) => return ("", Some(reject.code)),
+        let head = RequestHead::from_log(method, e.client_ip, e.bytes_in);
+        let mut index = None;
+        for step in Step::ORDER {
+            let route = index.and_then(|i| self.policy.routes.get(i));
+            let checked = match (step, route) {
+                (Step::Route, _) => match pipeline::route(&self.policy, &head, path) {
+                    Ok((i, _)) => {
+                        index = Some(i);
+                        Ok(())
+                    }
+                    Err(reject) => return ("", Some(reject.code)),
+                },
+                (Step::IpRules, Some(route)) if e.client_ip.is_some() => {
+                    pipeline::ip_rules(route, &head)
+                }
+                (Step::RateLimits, Some(_)) => self.rate_limits(index, &head, query),
+                (Step::DeclaredSize, Some(route)) => pipeline::declared_size(route, &head),
+                // Not in a log (headers, bodies, the live app): listed in `not_replayable`.
+                _ => Ok(()),
+            };
+            if let (Err(reject), Some(route)) = (checked, route) {
+                return (route.name.as_str(), (!route.shadow).then_some(reject.code));
+            }
+        }
+        let name = index.and_then(|i| self.policy.routes.get(i));
+        (name.map_or("", |r| r.name.as_str()), None)
+    }
+
+    /// The route's limits as the proxy decides them in memory (every limit must pass).
+    fn rate_limits(
+        &self,
+        index: Option<usize>,
+        head: &RequestHead,
+        query: Option<&str>,
+    ) -> Result<(), Reject> {
+        let (Some(route), Some(on_log_time)) = (
+            index.and_then(|i| self.policy.routes.get(i)),
+            index.and_then(|i| self.limits.get(i)),
+        ) else {
+            return Ok(());
         };
-        let route = &self.routes[index];
-        let refusal = (|| {
-            if let Some(ip) = e.client_ip {
-                if let Err(r) = access::check_ip(ip, route.allow.as_deref(), &route.deny) {
-                    return Some(r.code);
-                }
-            }
-            let ip = e
-                .client_ip
-                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-            for limit in &route.limits {
-                let key = limit.key_for(ip, |_| None, None);
-                if let Verdict::Limited { .. } = limit.check(key) {
-                    return Some(Code::RateLimited);
-                }
-            }
-            let size = e.bytes_in?;
-            body::check_declared(size, route.max_body)
-                .err()
-                .map(|r| r.code)
-        })();
-        (route.name.as_str(), refusal.filter(|_| !route.shadow))
+        let route_limits = Limits {
+            route: &route.name,
+            limits: on_log_time,
+            policy_header: route.limit_policy_header.as_ref(),
+            headers_on_success: false,
+        };
+        let keys = Keys {
+            client_ip: head.client_ip,
+            header: |_: &str| None,
+            query,
+        };
+        match limits::decide_local(&route_limits, &keys).reject {
+            Some(reject) => Err(reject),
+            None => Ok(()),
+        }
     }
 
     /// Moves the virtual clock to `at` (log lines slightly out of order do not move it back).
@@ -147,9 +141,43 @@ impl Replayer {
         }
         self.seen += 1;
         if self.seen % EVICT_EVERY == 0 {
-            for limit in self.routes.iter().flat_map(|r| &r.limits) {
+            for limit in self.limits.iter().flatten() {
                 limit.evict_idle();
             }
         }
     }
+}
+
+/// Rules a log has no facts for, as `route: rule` lines.
+fn not_replayable(policy: &Policy) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &policy.routes {
+        for (i, l) in r.limits.iter().enumerate() {
+            match l.key_kind() {
+                RateKey::ClientIp | RateKey::Global => {}
+                RateKey::Header(h) => out.push(format!(
+                    "{}: rate_limit[{i}] keyed by header {h} (the log has no headers)",
+                    r.name
+                )),
+                RateKey::Query(q) => out.push(format!(
+                    "{}: rate_limit[{i}] keyed by query {q} (replayed only as logged paths carry it: not replayed)",
+                    r.name
+                )),
+            }
+        }
+        let rules = [
+            (r.schema.is_some(), "json_schema (the log has no bodies)"),
+            (r.uploads.is_some(), "uploads (the log has no bodies)"),
+            (
+                r.content_types.is_some(),
+                "content_types (the log has no headers)",
+            ),
+        ];
+        for (present, what) in rules {
+            if present {
+                out.push(format!("{}: {what}", r.name));
+            }
+        }
+    }
+    out
 }

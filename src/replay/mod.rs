@@ -32,13 +32,14 @@ pub struct Report {
     first_malformed: Option<(u64, String)>,
 }
 
-/// Replays every line of `input` (in `format`) against `config`.
+/// Replays every line of `input` (in `format`) against the loaded config.
 pub fn run(
-    config: &crate::config::Config,
+    loaded: &crate::config::LoadedConfig,
     format: log::Format,
     input: impl BufRead,
 ) -> Result<Report, String> {
-    let mut replayer = decide::Replayer::new(config)?;
+    let config = &loaded.config;
+    let mut replayer = decide::Replayer::new(loaded)?;
     let mut report = Report {
         not_replayable: std::mem::take(&mut replayer.not_replayable),
         ..Report::default()

@@ -84,6 +84,18 @@ impl RequestHead {
         }
     }
 
+    /// What an access-log line tells of a request (`replay`): its method, its client (when
+    /// logged) and its body size, taken as the declared length.
+    pub fn from_log(method: Method, client_ip: Option<IpAddr>, body: Option<u64>) -> RequestHead {
+        RequestHead {
+            method,
+            client_ip: client_ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            declared_length: body,
+            has_body: body.is_some_and(|n| n > 0),
+            ..RequestHead::default()
+        }
+    }
+
     pub fn is_http2(&self) -> bool {
         self.version == Version::HTTP_2
     }

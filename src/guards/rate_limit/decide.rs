@@ -8,14 +8,16 @@ use super::{limit_name, RouteLimit, Verdict};
 use crate::config::model::OnError;
 use crate::config::units::Rate;
 use crate::reject::{Code, Reject};
+use governor::clock::{Clock, DefaultClock};
 use http::header::HeaderValue;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// A route's compiled limits, as the decision needs them.
-pub struct Limits<'a> {
+/// A route's compiled limits, as the decision needs them (on the proxy's clock, or on
+/// `replay`'s virtual one).
+pub struct Limits<'a, C: Clock = DefaultClock> {
     pub route: &'a str,
-    pub limits: &'a [Arc<RouteLimit>],
+    pub limits: &'a [Arc<RouteLimit<C>>],
     /// `RateLimit-Policy`, compiled once per config.
     pub policy_header: Option<&'a HeaderValue>,
     /// Send `RateLimit` on responses that passed.
@@ -59,13 +61,7 @@ pub async fn decide<'a, H: Fn(&str) -> Option<&'a [u8]>>(
     store: Option<&SharedLimits>,
 ) -> Outcome {
     let Some(store) = store else {
-        // In memory: each limit is decided (and spent) in turn, lazily: `answer` stops at
-        // the first refusal, so later limits are not spent.
-        let verdicts = route
-            .limits
-            .iter()
-            .map(|limit| limit.check(limit.key_for(keys.client_ip, &keys.header, keys.query)));
-        return answer(route, verdicts);
+        return decide_local(route, keys);
     };
     let names: Vec<String> = route
         .limits
@@ -96,8 +92,21 @@ pub async fn decide<'a, H: Fn(&str) -> Option<&'a [u8]>>(
     }
 }
 
+/// The limits in memory: each decided (and spent) in turn, lazily: `answer` stops at the
+/// first refusal, so later limits are not spent. `replay` decides with this too.
+pub fn decide_local<'a, C: Clock, H: Fn(&str) -> Option<&'a [u8]>>(
+    route: &Limits<'_, C>,
+    keys: &Keys<'a, H>,
+) -> Outcome {
+    let verdicts = route
+        .limits
+        .iter()
+        .map(|limit| limit.check(limit.key_for(keys.client_ip, &keys.header, keys.query)));
+    answer(route, verdicts)
+}
+
 /// The 429 for the first limit that refused, or the `RateLimit` value of the tightest.
-fn answer(route: &Limits<'_>, verdicts: impl IntoIterator<Item = Verdict>) -> Outcome {
+fn answer<C: Clock>(route: &Limits<'_, C>, verdicts: impl IntoIterator<Item = Verdict>) -> Outcome {
     let mut tightest: Option<(usize, u32, u64)> = None;
     for (i, verdict) in verdicts.into_iter().enumerate() {
         match verdict {

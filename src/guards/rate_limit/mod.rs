@@ -99,6 +99,22 @@ impl<C: Clock> RouteLimit<C> {
         })
     }
 
+    /// The same limit (quota, key, table size) counted on `clock`, with empty buckets:
+    /// `replay` runs a compiled policy's limits on the log's virtual clock.
+    pub fn with_clock<C2: Clock>(&self, clock: C2) -> Option<RouteLimit<C2>> {
+        let rate = Rate {
+            count: self.count,
+            per: self.window,
+        };
+        RouteLimit::new(
+            rate,
+            Some(self.burst),
+            self.key.clone(),
+            self.max_keys,
+            clock,
+        )
+    }
+
     /// The key of a request: its client address, a header or query value, or the route.
     pub fn key_for<'h>(
         &self,
