@@ -41,7 +41,7 @@ fn main() {
     // With 1000/second a bucket is full again 1 ms after its request: every key is idle.
     std::thread::sleep(Duration::from_millis(1500));
     limit.evict_idle();
-    rampart::housekeeping::return_free_memory();
+    rampart::lifecycle::housekeeping::return_free_memory();
     let evicted = rss_mib();
     println!("| keys | RSS before | RSS with keys | per key | after eviction | keys left | insert time |");
     println!("|---|---|---|---|---|---|---|");

@@ -1,10 +1,10 @@
 //! The admin listener (SPEC §4): liveness, readiness and metrics.
 
-use crate::access_log;
 use crate::answer;
-use crate::health_report;
+use crate::health::report as health_report;
 use crate::reject::{Code, Reject};
 use crate::state::Shared;
+use crate::telemetry::access_log;
 use crate::telemetry::AccessRecord;
 use crate::upstream::breaker::State;
 use async_trait::async_trait;

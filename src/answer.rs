@@ -4,8 +4,8 @@
 //! problem+json built (by `Reject::response`). Each door only writes the bytes on its own
 //! transport.
 
-use crate::metrics::Metrics;
 use crate::reject::{Code, Reject};
+use crate::telemetry::metrics::Metrics;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use pingora::http::ResponseHeader;

@@ -188,7 +188,7 @@ fn healthcheck(config: Option<PathBuf>, timeout: std::time::Duration) -> ExitCod
         eprintln!("rampart: no config file: pass --config FILE or set RAMPART_CONFIG");
         return ExitCode::from(1);
     };
-    match rampart::healthcheck::run(&config, timeout) {
+    match rampart::health::command::run(&config, timeout) {
         Ok(message) => {
             println!("{message}");
             ExitCode::SUCCESS
@@ -203,11 +203,11 @@ fn healthcheck(config: Option<PathBuf>, timeout: std::time::Duration) -> ExitCod
 fn main() -> ExitCode {
     // SIGHUP's default action kills the process: the reload handler goes in before anything
     // else, so a HUP at any moment reloads (or, during `check`, is harmless).
-    rampart::reload_triggers::install_sighup_handler();
+    rampart::reload::triggers::install_sighup_handler();
     // mimalloc's arena settings only apply from the first allocation: get them into the
     // environment (one exec, same pid) before anything else allocates much.
-    rampart::memory::reexec_with_allocator_settings();
-    rampart::memory::tune_allocator();
+    rampart::lifecycle::memory::reexec_with_allocator_settings();
+    rampart::lifecycle::memory::tune_allocator();
     #[cfg(feature = "alloc-count")]
     rampart::alloc_count::report();
     let cli = Cli::parse();
@@ -255,7 +255,10 @@ fn main() -> ExitCode {
         }
     };
     let (listen, admin) = (rampart.listen_addr, rampart.admin_addr);
-    let pid_file = match pid_path.as_deref().map(rampart::pid_file::PidFile::write) {
+    let pid_file = match pid_path
+        .as_deref()
+        .map(rampart::lifecycle::pid_file::PidFile::write)
+    {
         None => None,
         Some(Ok(p)) => Some(std::sync::Arc::new(p)),
         Some(Err(e)) => {
@@ -272,13 +275,13 @@ fn main() -> ExitCode {
             rampart::telemetry::flush();
         }
     };
-    rampart::shutdown::drain_monitor(
+    rampart::lifecycle::shutdown::drain_monitor(
         &rampart.server,
         rampart.shared.clone(),
         rampart.grace_period,
         Box::new(at_exit),
     );
-    let watch = rampart::shutdown::SignalWatch {
+    let watch = rampart::lifecycle::shutdown::SignalWatch {
         shared: rampart.shared.clone(),
         on_ready: Box::new(move || {
             tracing::info!(

@@ -2,15 +2,15 @@
 
 use crate::admin::AdminApp;
 use crate::config::LoadedConfig;
-use crate::config_state::{ConfigInfo, ConfigState, FixedSettings};
 use crate::front::ConnectionApp;
-use crate::health_checks::HealthChecks;
-use crate::housekeeping::Housekeeping;
-use crate::metrics::Metrics;
+use crate::health::checks::HealthChecks;
+use crate::lifecycle::housekeeping::Housekeeping;
 use crate::policy::{CompileError, Policy};
 use crate::proxy::RampartProxy;
-use crate::reload_triggers::ReloadTriggers;
+use crate::reload::config_state::{ConfigInfo, ConfigState, FixedSettings};
+use crate::reload::triggers::ReloadTriggers;
 use crate::state::{Door, Shared};
+use crate::telemetry::metrics::Metrics;
 use async_trait::async_trait;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
@@ -85,7 +85,7 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     // Pingora waits its whole grace period after it stops accepting, then gives runtimes
     // a last second: a backstop only. `shutdown::drain_monitor` exits once every connection
     // is done, or when `grace_period` since the signal is over (WebSockets told first).
-    let grace = crate::shutdown::pingora_grace_seconds(c.server.grace_period.0);
+    let grace = crate::lifecycle::shutdown::pingora_grace_seconds(c.server.grace_period.0);
     let conf = ServerConf {
         threads: c
             .server

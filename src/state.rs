@@ -2,9 +2,9 @@
 //! services and reloads, by concern: the live policy, the metrics, the process's lifecycle,
 //! and the config file's state.
 
-use crate::config_state::ConfigState;
-use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::reload::config_state::ConfigState;
+use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 mod common;
 use common::*;
 use pingora::server::{RunArgs, ShutdownSignal};
-use rampart::shutdown::ChannelShutdown;
+use rampart::lifecycle::shutdown::ChannelShutdown;
 
 #[test]
 fn build_binds_port_zero_and_serves() {

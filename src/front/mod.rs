@@ -16,12 +16,12 @@ pub mod chunked;
 pub mod client_stream;
 pub mod framing;
 
-use crate::access_log;
 use crate::answer::{self, Answer, Scope};
 use crate::guards::forwarded::mint_request_id;
 use crate::policy::Policy;
 use crate::reject::{Code, Reject};
 use crate::state::{Door, Shared};
+use crate::telemetry::access_log;
 use crate::telemetry::AccessRecord;
 use async_trait::async_trait;
 use client_stream::ClientStream;

@@ -62,7 +62,7 @@ pub(super) fn compile(deps: &[Dependency], old: &[DependencyPolicy]) -> Vec<Depe
         .filter_map(|d| {
             let probe = match (&d.http, &d.tcp) {
                 (Some(url), _) => {
-                    let (addr, host, path) = crate::probe::split_url(url)?;
+                    let (addr, host, path) = crate::health::probe::split_url(url)?;
                     Probe::Http { addr, host, path }
                 }
                 (None, Some(addr)) => Probe::Tcp { addr: addr.clone() },

@@ -2,9 +2,9 @@
 //! `access_log`.
 
 use super::{Ctx, RampartProxy};
-use crate::access_log;
 use crate::guards::trace::Trace;
 use crate::reject::Code;
+use crate::telemetry::access_log;
 use crate::telemetry::AccessRecord;
 use http::header::USER_AGENT;
 use pingora::proxy::Session;

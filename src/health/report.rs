@@ -1,8 +1,8 @@
 //! `GET /health` and `GET /readyz` (SPEC §4), computed from the live policy: endpoint health,
 //! breakers, admission counters and dependency probes. Pure: time is passed in.
 
-use crate::config_state::ConfigInfo;
 use crate::policy::Policy;
+use crate::reload::config_state::ConfigInfo;
 use crate::upstream::breaker::State;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime};
@@ -130,5 +130,5 @@ pub fn report(
 }
 
 #[cfg(test)]
-#[path = "health_report_tests.rs"]
+#[path = "report_tests.rs"]
 mod tests;

@@ -3,9 +3,9 @@
 //! writes its access-log line (SPEC §6, §7), following `logging.format` and
 //! `logging.access_log`. Refusals of the admin listener are logged here too, uncounted.
 
-use crate::metrics::Metrics;
 use crate::policy::LogPolicy;
-use crate::request_metrics::Answered;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::request_metrics::Answered;
 use crate::telemetry::{self, AccessRecord};
 
 /// Counts `record` and logs it. `upstream`: the upstream's name when the app was called.
@@ -40,7 +40,7 @@ pub fn admin(logging: &LogPolicy, record: &AccessRecord) {
 /// The `method` label: standard methods by name, anything else `OTHER` (bounded labels).
 fn method_label(method: &str) -> &'static str {
     match http::Method::from_bytes(method.as_bytes()) {
-        Ok(m) => crate::request_metrics::method_label(&m),
+        Ok(m) => crate::telemetry::request_metrics::method_label(&m),
         Err(_) => "OTHER",
     }
 }

@@ -41,7 +41,7 @@ impl Housekeeping {
     }
 }
 
-pub use crate::memory::return_free_memory;
+pub use crate::lifecycle::memory::return_free_memory;
 
 #[async_trait]
 impl BackgroundService for Housekeeping {
@@ -59,8 +59,8 @@ impl BackgroundService for Housekeeping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
     use crate::policy::Policy;
+    use crate::telemetry::metrics::Metrics;
 
     #[test]
     fn sweep_publishes_the_key_count() {
@@ -72,10 +72,10 @@ mod tests {
         let shared = Shared::new(
             Policy::compile(&loaded, None, 1).unwrap(),
             Metrics::new().unwrap(),
-            crate::config_state::ConfigState::new(
+            crate::reload::config_state::ConfigState::new(
                 "t.yaml".into(),
-                crate::config_state::ConfigInfo::of_text(yaml),
-                crate::config_state::FixedSettings::of(&loaded.config),
+                crate::reload::config_state::ConfigInfo::of_text(yaml),
+                crate::reload::config_state::FixedSettings::of(&loaded.config),
             ),
         );
         for ip in 0..5u32 {

@@ -3,9 +3,12 @@
 //! slots), and only then swapped in with one `ArcSwap` store. Requests in flight keep the
 //! snapshot they started with. A bad file changes nothing but `last_error` and a counter.
 
+pub mod config_state;
+pub mod triggers;
+
 use crate::config::{load_file, LoadedConfig};
-use crate::config_state::{ConfigInfo, FixedSettings};
 use crate::policy::Policy;
+use crate::reload::config_state::{ConfigInfo, FixedSettings};
 use crate::state::Shared;
 use std::path::Path;
 use std::sync::Arc;

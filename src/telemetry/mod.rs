@@ -3,6 +3,10 @@
 //! The access log line is built here, in the field order of SPEC §7, and emitted as one
 //! tracing event on the `rampart::access` target; the JSON formatter writes it verbatim.
 
+pub mod access_log;
+pub mod metrics;
+pub mod request_metrics;
+
 use crate::config::model::LogFormat;
 use serde::Serialize;
 use std::fmt;

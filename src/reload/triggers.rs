@@ -7,7 +7,7 @@
 //! the file's content differs from the loaded one (its SHA-256), so one save that produces
 //! several events reloads once and `touch` reloads nothing.
 
-use crate::config_state::ConfigInfo;
+use crate::reload::config_state::ConfigInfo;
 use crate::state::Shared;
 use async_trait::async_trait;
 use notify::{RecursiveMode, Watcher};

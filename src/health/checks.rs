@@ -2,8 +2,8 @@
 //! background — never on the request path. Every probe runs as its own task bounded by its
 //! timeout, so one that hangs delays nothing but its own target's next probe.
 
+use crate::health::probe;
 use crate::policy::{DependencyStatus, Policy, Probe};
-use crate::probe;
 use crate::state::Shared;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;

@@ -1,8 +1,8 @@
 //! Prometheus metrics of SPEC §6 in an instance-owned registry (no globals: tests run many
 //! Rampart instances in one process, and a reload keeps the same handles).
 
-use crate::request_metrics::RequestMetrics;
-pub use crate::request_metrics::{method_label, status_label};
+use crate::telemetry::request_metrics::RequestMetrics;
+pub use crate::telemetry::request_metrics::{method_label, status_label};
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,

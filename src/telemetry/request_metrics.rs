@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn cached_handles_count_like_direct_ones() {
-        let m = crate::metrics::Metrics::new().unwrap();
+        let m = crate::telemetry::metrics::Metrics::new().unwrap();
         let cache = &m.per_request;
         for _ in 0..3 {
             cache.request(&answered("api", "GET", 200));
