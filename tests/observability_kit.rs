@@ -110,7 +110,8 @@ fn the_dashboard_and_the_alerts_only_use_exported_metrics() {
     // Families with labels appear in a scrape once they have a series; the TLS expiry only
     // with TLS on, the store errors only with Redis failing: those are taken from the names
     // the binary registers.
-    let registered = metric_names(&std::fs::read_to_string(root().join("src/telemetry/metrics.rs")).unwrap());
+    let registered =
+        metric_names(&std::fs::read_to_string(root().join("src/telemetry/metrics.rs")).unwrap());
     for name in &exported {
         if name.starts_with("rampart_") {
             assert!(

@@ -20,9 +20,13 @@ impl Housekeeping {
     pub fn sweep(&self) {
         let policy = self.shared.policy.load();
         let mut evicted_any = false;
-        for route in policy.routes.iter().filter(|r| !r.limits.is_empty()) {
+        for route in policy
+            .routes
+            .iter()
+            .filter(|r| !r.rate_limits.limits.is_empty())
+        {
             let mut keys = 0;
-            for limit in &route.limits {
+            for limit in &route.rate_limits.limits {
                 let before = limit.tracked_keys();
                 limit.evict_idle();
                 let after = limit.tracked_keys();
@@ -79,7 +83,7 @@ mod tests {
             ),
         );
         for ip in 0..5u32 {
-            let limit = &shared.policy.load().routes[0].limits[0];
+            let limit = &shared.policy.load().routes[0].rate_limits.limits[0];
             limit.check(limit.ip_key(std::net::IpAddr::from(ip.to_be_bytes())));
         }
         let upkeep = Housekeeping {

@@ -6,7 +6,7 @@ use super::{CompileError, Policy};
 use crate::config::model::{Route, UploadKind};
 use crate::config::LoadedConfig;
 use crate::guards::cors::CorsPolicy;
-use crate::guards::rate_limit::{compile, RouteLimit};
+use crate::guards::rate_limit::compile::{self, RouteLimits};
 use crate::guards::routing::RouteMatcher;
 use crate::guards::security_headers::HeaderSet;
 use crate::guards::websocket::WebSocketPolicy;
@@ -32,10 +32,7 @@ pub struct RoutePolicy {
     /// Read the whole body before contacting the app (small limit, or a body validator).
     pub buffer_body: bool,
     /// Every limit must pass; their state survives reloads that leave them unchanged.
-    pub limits: Vec<Arc<RouteLimit>>,
-    /// `RateLimit-Policy` for all of them, built once.
-    pub limit_policy_header: Option<http::HeaderValue>,
-    pub limit_headers_on_success: bool,
+    pub rate_limits: RouteLimits,
     /// Served instead of a 503 when the breaker is open or no endpoint is up.
     pub fallback: Option<FallbackResponse>,
     /// The global security headers with the route's `headers:` on top.
@@ -97,10 +94,11 @@ pub(super) fn compile(
     let previous_limits = global
         .previous
         .and_then(|p| p.routes.iter().find(|old| old.name == r.name))
-        .map_or(&[][..], |old| &old.limits[..]);
-    let limits = compile::route_limits(
+        .map_or(&[][..], |old| &old.rate_limits.limits[..]);
+    let rate_limits = compile::route_limits(
         &r.name,
         &r.rate_limit,
+        r.rate_limit_headers,
         c.rate_limit_store.max_keys,
         previous_limits,
     )
@@ -126,9 +124,7 @@ pub(super) fn compile(
         schema,
         uploads,
         buffer_body,
-        limits: limits.limits,
-        limit_policy_header: limits.policy_header,
-        limit_headers_on_success: r.rate_limit_headers,
+        rate_limits,
         headers: match &r.headers {
             Some(h) => Arc::new(HeaderSet::compile(&c.security_headers, Some(h))),
             None => Arc::clone(&global.headers),

@@ -46,7 +46,7 @@ pub struct Ctx {
     /// The whole body, when the connection loop read it before the app was contacted.
     pub(super) prebuffered: Option<Bytes>,
     /// `RateLimit` for the response of a request that passed its limits.
-    pub(super) rate_limit: Option<HeaderValue>,
+    pub(super) rate_limit: crate::guards::rate_limit::feature::Slice,
     pub(super) status: u16,
     pub(super) endpoint: Option<usize>,
     pub(super) upstream_start: Option<Instant>,
@@ -114,7 +114,7 @@ impl Ctx {
             shadow: Vec::new(),
             body: BodyCounter::default(),
             prebuffered: None,
-            rate_limit: None,
+            rate_limit: Default::default(),
             status: 0,
             endpoint: None,
             upstream_start: None,

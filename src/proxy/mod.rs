@@ -16,7 +16,7 @@ mod verdict;
 use crate::front::client_stream::ClientStream;
 use crate::front::Handover;
 use crate::guards::forwarded::mint_request_id;
-use crate::guards::rate_limit::decide;
+use crate::guards::rate_limit::feature as rate_limit;
 use crate::pipeline::{self, Step};
 use crate::policy::Policy;
 use crate::reject::Reject;
@@ -80,7 +80,24 @@ impl RampartProxy {
             Step::IpRules => refuse(pipeline::ip_rules(route, &ctx.facts)),
             Step::WebSocket => Self::websocket(session, ctx, route),
             Step::Preflight => Self::cors_preflight(session, ctx, policy),
-            Step::RateLimits => self.rate_limits(session, ctx, policy, route).await,
+            Step::RateLimits => {
+                let req = session.req_header();
+                let store = policy.shared_limits.as_deref();
+                let metrics = &self.shared.metrics;
+                refuse(
+                    rate_limit::on_head(
+                        &route.rate_limits,
+                        &route.name,
+                        &ctx.facts,
+                        &req.headers,
+                        req.uri.query(),
+                        store,
+                        metrics,
+                        &mut ctx.rate_limit,
+                    )
+                    .await,
+                )
+            }
             Step::DeclaredSize => refuse(pipeline::declared_size(route, &ctx.facts)),
             Step::ContentType => refuse(pipeline::content_type(route, &ctx.facts)),
             Step::Breaker => self.breaker(ctx, upstream),
@@ -328,11 +345,14 @@ impl ProxyHttp for RampartProxy {
         ctx.status = resp.status.as_u16();
         ctx.response_forwarded = true;
         decorate(resp, ctx, true);
-        let value = ctx.rate_limit.take();
-        let policy_header = ctx
-            .route_policy()
-            .and_then(|r| r.limit_policy_header.as_ref());
-        decide::apply(resp, policy_header, value);
+        if let Some(route) = ctx
+            .policy
+            .as_ref()
+            .zip(ctx.route)
+            .and_then(|(p, i)| p.routes.get(i))
+        {
+            rate_limit::on_response(&route.rate_limits, &mut ctx.rate_limit, resp);
+        }
         Ok(())
     }
 

@@ -6,7 +6,6 @@
 use super::verdict::Verdict;
 use super::{Ctx, RampartProxy};
 use crate::front::client_stream::{ClientStream, Plan, ReadAhead};
-use crate::guards::rate_limit::decide::{self, Keys, Limits};
 use crate::guards::{body, cors, schema, uploads};
 use crate::pipeline;
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
@@ -70,40 +69,6 @@ impl RampartProxy {
             }
             _ => Verdict::Pass,
         }
-    }
-
-    pub(super) async fn rate_limits(
-        &self,
-        session: &Session,
-        ctx: &mut Ctx,
-        policy: &Policy,
-        route: &RoutePolicy,
-    ) -> Verdict {
-        if route.limits.is_empty() {
-            return Verdict::Pass;
-        }
-        let req = session.req_header();
-        let limits = Limits {
-            route: &route.name,
-            limits: &route.limits,
-            policy_header: route.limit_policy_header.as_ref(),
-            headers_on_success: route.limit_headers_on_success,
-        };
-        let keys = Keys {
-            client_ip: ctx.facts.client_ip,
-            header: |name: &str| req.headers.get(name).map(HeaderValue::as_bytes),
-            query: req.uri.query(),
-        };
-        let outcome = decide::decide(&limits, &keys, policy.shared_limits.as_deref()).await;
-        if outcome.store_failed {
-            self.shared
-                .metrics
-                .rate_limit_store_errors_total
-                .with_label_values(&[&route.name])
-                .inc();
-        }
-        ctx.rate_limit = outcome.header;
-        outcome.reject.map_or(Verdict::Pass, Verdict::Refuse)
     }
 
     /// No endpoint up, or the breaker open: degrade. Otherwise a breaker call is taken.

@@ -45,6 +45,7 @@ impl Replayer {
             // Limits keyed by a header or query value are not replayed (`not_replayable`):
             // every line would share the bucket of a missing value.
             let on_log_time = route
+                .rate_limits
                 .limits
                 .iter()
                 .filter(|l| matches!(l.key_kind(), RateKey::ClientIp | RateKey::Global))
@@ -116,7 +117,7 @@ impl Replayer {
         let route_limits = Limits {
             route: &route.name,
             limits: on_log_time,
-            policy_header: route.limit_policy_header.as_ref(),
+            policy_header: route.rate_limits.policy_header.as_ref(),
             headers_on_success: false,
         };
         let keys = Keys {
@@ -152,7 +153,7 @@ impl Replayer {
 fn not_replayable(policy: &Policy) -> Vec<String> {
     let mut out = Vec::new();
     for r in &policy.routes {
-        for (i, l) in r.limits.iter().enumerate() {
+        for (i, l) in r.rate_limits.limits.iter().enumerate() {
             match l.key_kind() {
                 RateKey::ClientIp | RateKey::Global => {}
                 RateKey::Header(h) => out.push(format!(

@@ -8,16 +8,20 @@ use crate::config::model::{RateLimit, RedisStore};
 use http::HeaderValue;
 use std::sync::Arc;
 
-/// A route's compiled limits and their `RateLimit-Policy` header.
+/// A route's piece of rate limiting: its limits, their `RateLimit-Policy` header, and
+/// whether passing requests are told `RateLimit` (`rate_limit_headers`).
+#[derive(Default)]
 pub struct RouteLimits {
     pub limits: Vec<Arc<RouteLimit>>,
     pub policy_header: Option<HeaderValue>,
+    pub headers_on_success: bool,
 }
 
 /// `previous`: the same-named route's limits in the running policy.
 pub fn route_limits(
     route: &str,
     configured: &[RateLimit],
+    headers_on_success: bool,
     max_keys: usize,
     previous: &[Arc<RouteLimit>],
 ) -> Result<RouteLimits, String> {
@@ -45,6 +49,7 @@ pub fn route_limits(
     Ok(RouteLimits {
         limits,
         policy_header,
+        headers_on_success,
     })
 }
 

@@ -6,6 +6,7 @@
 
 pub mod compile;
 pub mod decide;
+pub mod feature;
 pub mod redis;
 
 use crate::config::model::RateKey;
