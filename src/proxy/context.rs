@@ -8,7 +8,6 @@ use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::Code;
 use crate::request::RequestHead;
 use crate::upstream::admission::Slot;
-use crate::upstream::breaker::Call;
 use crate::upstream::retry::Attempts;
 use bytes::Bytes;
 use http::header::HeaderValue;
@@ -55,8 +54,8 @@ pub struct Ctx {
     pub(super) deadline: Option<Instant>,
     /// The request's place toward the app (`max_in_flight`); given back when dropped.
     pub(super) slot: Option<Slot>,
-    /// The breaker's leave to call the app; its outcome is reported once, in `logging`.
-    pub(super) breaker_call: Option<Call>,
+    /// The breaker's slice: its leave to call the app, until the outcome is recorded.
+    pub(super) breaker: crate::upstream::breaker::feature::Slice,
     /// The status of the app's response that is being passed on.
     pub(super) upstream_status: Option<u16>,
     /// Retries' slice: the attempts so far.
@@ -85,6 +84,19 @@ impl Ctx {
     pub(super) fn upstream_policy(&self) -> Option<&UpstreamPolicy> {
         let route = self.route_policy()?;
         self.policy.as_ref()?.upstreams.get(route.upstream)
+    }
+
+    /// The matched route's upstream and the breaker's slice, borrowed together.
+    pub(super) fn breaker_parts(
+        &mut self,
+    ) -> Option<(
+        &UpstreamPolicy,
+        &mut crate::upstream::breaker::feature::Slice,
+    )> {
+        let policy = self.policy.as_ref()?;
+        let route = policy.routes.get(self.route?)?;
+        let upstream = policy.upstreams.get(route.upstream)?;
+        Some((upstream, &mut self.breaker))
     }
 
     /// The `route` label: the route's name, or "" when none matched.
@@ -121,7 +133,7 @@ impl Ctx {
             upstream_time: None,
             deadline: None,
             slot: None,
-            breaker_call: None,
+            breaker: Default::default(),
             upstream_status: None,
             retry: Attempts::default(),
             cors: CorsHeaders::default(),

@@ -21,6 +21,7 @@ use crate::pipeline::{self, Step};
 use crate::policy::Policy;
 use crate::reject::Reject;
 use crate::state::Shared;
+use crate::upstream::breaker::feature as breaker;
 use crate::upstream::response_check;
 use crate::upstream::retry::Reason;
 use async_trait::async_trait;
@@ -56,6 +57,15 @@ pub struct RampartProxy {
 }
 
 impl RampartProxy {
+    /// The app's final response head (`None`: malformed) to the breaker, before the answer
+    /// is released.
+    fn breaker_at_response_head(&self, ctx: &mut Ctx, status: Option<u16>) {
+        if let Some((upstream, slice)) = ctx.breaker_parts() {
+            let metrics = &self.shared.metrics;
+            breaker::on_response_head(upstream, status, Instant::now(), metrics, slice);
+        }
+    }
+
     /// One step of `pipeline::Step::ORDER`: its feature's decision, as a verdict.
     async fn step(
         &self,
@@ -100,7 +110,11 @@ impl RampartProxy {
             }
             Step::DeclaredSize => refuse(pipeline::declared_size(route, &ctx.facts)),
             Step::ContentType => refuse(pipeline::content_type(route, &ctx.facts)),
-            Step::Breaker => self.breaker(ctx, upstream),
+            Step::Breaker => {
+                let metrics = &self.shared.metrics;
+                let gate = breaker::on_head(upstream, Instant::now(), metrics, &mut ctx.breaker);
+                gate.err().map_or(Verdict::Pass, Verdict::Degrade)
+            }
             Step::Admission => Self::admission(session, ctx, upstream).await?,
             Step::ReadAhead => Self::read_ahead(session, ctx, policy, route).await?,
             Step::Schema => Self::json_schema(ctx, route),
@@ -266,7 +280,7 @@ impl ProxyHttp for RampartProxy {
             // Answered by `fail_to_proxy`; a broken app counts as a failure for its breaker.
             let detail = reject.detail.to_string();
             ctx.refusal = Some(reject);
-            self.breaker_at_head(ctx, true);
+            self.breaker_at_response_head(ctx, None);
             return Error::e_explain(ErrorType::HTTPStatus(502), detail);
         }
         let code = resp.status.as_u16();
@@ -285,10 +299,7 @@ impl ProxyHttp for RampartProxy {
             return Error::e_explain(ErrorType::HTTPStatus(code), "retrying after this status");
         }
         ctx.upstream_status = Some(code);
-        let failed = ctx
-            .upstream_policy()
-            .is_some_and(|u| u.failure_statuses.contains(&code));
-        self.breaker_at_head(ctx, failed);
+        self.breaker_at_response_head(ctx, Some(code));
         Ok(())
     }
 

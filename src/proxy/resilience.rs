@@ -4,7 +4,7 @@
 
 use super::{Ctx, RampartProxy};
 use crate::policy::UpstreamPolicy;
-use crate::upstream::breaker::State;
+use crate::upstream::breaker::feature::{self as breaker, Ending};
 use crate::upstream::retry::{is_retryable, Reason};
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType};
@@ -13,61 +13,26 @@ use std::time::{Duration, Instant};
 static IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
 
 impl RampartProxy {
-    /// Counts a breaker transition and publishes the new state.
-    pub(super) fn note_transition(&self, upstream: &UpstreamPolicy, moved: Option<State>) {
-        let Some(to) = moved else { return };
-        let m = &self.shared.metrics;
-        m.circuit_breaker_transitions_total
-            .with_label_values(&[&upstream.name, to.as_str()])
-            .inc();
-        m.circuit_breaker_state
-            .with_label_values(&[&upstream.name])
-            .set(to.gauge());
-        tracing::warn!(upstream = %upstream.name, to = to.as_str(), "circuit breaker");
-    }
-
-    /// Reports the request's outcome to the breaker, once, after any retries: a response from
-    /// the app (failed if its status is listed), an upstream error (failed), or neither
-    /// (the client left, Rampart answered itself: no outcome).
+    /// Reports how the exchange ended to the breaker, once, after any retries (a no-op
+    /// when a failure was recorded at the response head).
     pub(super) fn finish_breaker_call(&self, ctx: &mut Ctx, error: Option<&Error>) {
-        let Some(call) = ctx.breaker_call.take() else {
-            return;
-        };
-        let Some(upstream) = ctx.upstream_policy() else {
-            return;
-        };
-        let failed = match (ctx.upstream_status, error) {
-            (Some(status), None) => Some(upstream.failure_statuses.contains(&status)),
-            // A stream that went quiet after its head was answered by a working app.
-            (Some(status), Some(e)) if stream_went_idle(ctx, e) => {
-                Some(upstream.failure_statuses.contains(&status))
-            }
+        let ending = match (ctx.upstream_status, error) {
+            (Some(status), None) => Ending::Answered(status),
+            (Some(status), Some(e)) if stream_went_idle(ctx, e) => Ending::WentIdle(status),
             // A response that broke off mid-way is a failure of the app too.
-            (Some(_), Some(e)) if e.esource() == &ErrorSource::Upstream => Some(true),
-            (None, Some(e)) if e.esource() == &ErrorSource::Upstream => Some(true),
-            (Some(status), Some(_)) => Some(upstream.failure_statuses.contains(&status)),
-            _ => None,
+            (_, Some(e)) if e.esource() == &ErrorSource::Upstream => Ending::AppFailed,
+            (Some(status), Some(_)) => Ending::Answered(status),
+            // The client left, or Rampart answered itself.
+            _ => Ending::Unknown,
         };
-        if let Some(failed) = failed {
-            let moved = call.finish(failed, Instant::now());
-            self.note_transition(upstream, moved);
-        }
-    }
-
-    /// The app's final response head is known (no retry follows): a failure is recorded
-    /// now, before the answer is released to the client, so the call after the one that
-    /// opens the breaker is refused however fast it follows (SPEC 0.3). A success waits
-    /// for the end, where a body that breaks off still counts as a failure.
-    pub(super) fn breaker_at_head(&self, ctx: &mut Ctx, failed: bool) {
-        if !failed {
-            return;
-        }
-        let Some(call) = ctx.breaker_call.take() else {
-            return;
-        };
-        if let Some(upstream) = ctx.upstream_policy() {
-            let moved = call.finish(true, Instant::now());
-            self.note_transition(upstream, moved);
+        if let Some((upstream, slice)) = ctx.breaker_parts() {
+            breaker::on_end(
+                upstream,
+                ending,
+                Instant::now(),
+                &self.shared.metrics,
+                slice,
+            );
         }
     }
 

@@ -12,13 +12,10 @@ use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::{Code, Reject};
 use crate::request::rules;
 use crate::upstream::admission::{retry_after_secs, Refusal};
-use crate::upstream::breaker::Call;
 use http::header::HeaderValue;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
-use std::sync::Arc;
-use std::time::Instant;
 
 impl RampartProxy {
     /// Route (404/405) on the normalized path; CORS applies from here on, so that a refusal
@@ -68,34 +65,6 @@ impl RampartProxy {
                 ))
             }
             _ => Verdict::Pass,
-        }
-    }
-
-    /// No endpoint up, or the breaker open: degrade. Otherwise a breaker call is taken.
-    pub(super) fn breaker(&self, ctx: &mut Ctx, upstream: &UpstreamPolicy) -> Verdict {
-        if !upstream.any_endpoint_up() {
-            return Verdict::Degrade(
-                Reject::new(Code::UpstreamUnavailable, "no healthy endpoint for the app")
-                    .with_status(503),
-            );
-        }
-        let Some(breaker) = &upstream.breaker else {
-            return Verdict::Pass;
-        };
-        let (admitted, moved) = breaker.acquire(Instant::now());
-        self.note_transition(upstream, moved);
-        match admitted {
-            Ok(permit) => {
-                ctx.breaker_call = Some(Call::new(Arc::clone(breaker), permit));
-                Verdict::Pass
-            }
-            Err(wait) => {
-                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-                Verdict::Degrade(
-                    Reject::new(Code::CircuitOpen, "the app is failing; not calling it")
-                        .with_retry_after(secs),
-                )
-            }
         }
     }
 

@@ -6,6 +6,7 @@ use super::{Ctx, RampartProxy};
 use crate::front::client_stream::ClientStream;
 use crate::guards::websocket::{self, Upgrade};
 use crate::policy::RoutePolicy;
+use crate::upstream::breaker::feature as breaker;
 use http::header::{CONNECTION, UPGRADE};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -49,11 +50,8 @@ impl RampartProxy {
     pub(super) fn upgraded(&self, session: &mut Session, ctx: &mut Ctx, resp: &ResponseHeader) {
         ctx.websocket.upgraded = true;
         ctx.slot = None;
-        if let Some(call) = ctx.breaker_call.take() {
-            let moved = call.finish(false, Instant::now());
-            if let Some(upstream) = ctx.upstream_policy() {
-                self.note_transition(upstream, moved);
-            }
+        if let Some((upstream, slice)) = ctx.breaker_parts() {
+            breaker::on_upgrade(upstream, Instant::now(), &self.shared.metrics, slice);
         }
         if let Some(stream) = session
             .downstream_session

@@ -1,5 +1,5 @@
 //! The circuit breaker of one upstream (SPEC §2 `circuit_breaker`): a pure state machine,
-//! time passed in.
+//! time passed in; `feature` is what the proxy asks of it at each phase.
 //!
 //! closed -> open after `consecutive_failures` in a row, or when `failure_ratio` of the calls
 //! in the rolling `window` failed and at least `min_requests` were seen; open for `open_for`;
@@ -7,6 +7,8 @@
 //! all of them succeeding closes. A call admitted before a state change reports into a state
 //! it no longer belongs to, so each permit carries the epoch it was issued in and stale
 //! outcomes are ignored.
+
+pub mod feature;
 
 use crate::time_math::after;
 use std::sync::{Arc, Mutex};
@@ -263,5 +265,5 @@ impl Drop for Call {
 }
 
 #[cfg(test)]
-#[path = "breaker_tests.rs"]
+#[path = "tests.rs"]
 mod tests;
