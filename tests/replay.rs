@@ -219,9 +219,15 @@ fn a_gunicorn_combined_log_replays_and_malformed_lines_are_counted() {
         "server: { listen: 127.0.0.1:0, admin_listen: 127.0.0.1:0 }\nupstreams:\n  app: { endpoints: [\"127.0.0.1:8000\"] }\nroutes:\n  - { name: items, match: { path_prefix: /items, methods: [GET] }, upstream: app, rate_limit: [ { rate: 2/minute, key: global } ] }\n",
     )
     .unwrap();
-    let report = replay(&cfg, text.as_bytes(), &["--log-format", "combined"]);
+    // A raw byte in a request line (gunicorn logs them as received) is one malformed line,
+    // never the end of the replay (0.2 stopped with "stream did not contain valid UTF-8").
+    let mut log_bytes = text.into_bytes();
+    log_bytes.extend_from_slice(
+        b"127.0.0.1 - - [07/Dec/2026:01:02:03 +0000] \"GET /items/\xff HTTP/1.1\" 200 1 \"-\" \"curl\"\n",
+    );
+    let report = replay(&cfg, &log_bytes, &["--log-format", "combined"]);
     assert_eq!(report["total"], 5, "{report:#}");
-    assert_eq!(report["malformed"], 2);
+    assert_eq!(report["malformed"], 3);
     let by: Vec<(String, String, u64)> = report["by_route"]
         .as_array()
         .unwrap()

@@ -36,7 +36,7 @@ pub struct Report {
 pub fn run(
     loaded: &crate::config::LoadedConfig,
     format: log::Format,
-    input: impl BufRead,
+    mut input: impl BufRead,
 ) -> Result<Report, String> {
     let config = &loaded.config;
     let mut replayer = decide::Replayer::new(loaded)?;
@@ -55,22 +55,35 @@ pub fn run(
             .skipped
             .push("max_body_bytes: the combined format has no request size".into());
     }
-    let mut lines = input.lines();
+    // Lines are read as bytes: a log may carry raw bytes (gunicorn writes request lines as
+    // received), and a line that is not UTF-8 is one malformed line, not the end (SPEC 0.3).
+    let mut buf = Vec::new();
     let mut number = 0u64;
-    while let Some(line) = lines
-        .next()
-        .transpose()
-        .map_err(|e| format!("cannot read the log: {e}"))?
-    {
-        number += 1;
-        if line.trim().is_empty() {
-            continue;
+    loop {
+        buf.clear();
+        let read = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("cannot read the log: {e}"))?;
+        if read == 0 {
+            break;
         }
-        let Some(entry) = log::parse(format, &line) else {
+        number += 1;
+        let Ok(text) = std::str::from_utf8(&buf) else {
             report.malformed += 1;
             report
                 .first_malformed
-                .get_or_insert_with(|| (number, cut(&line)));
+                .get_or_insert_with(|| (number, cut(&String::from_utf8_lossy(&buf))));
+            continue;
+        };
+        let line = text.trim_end_matches(['\n', '\r']);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some(entry) = log::parse(format, line) else {
+            report.malformed += 1;
+            report
+                .first_malformed
+                .get_or_insert_with(|| (number, cut(line)));
             continue;
         };
         report.total += 1;
@@ -83,7 +96,7 @@ pub fn run(
             tally.refused += 1;
             tally.newly_refused += u64::from(entry.served);
             if tally.samples.len() < SAMPLES {
-                tally.samples.push(cut(&line));
+                tally.samples.push(cut(line));
             }
         }
     }
