@@ -118,6 +118,10 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     // a cleartext one only after it saw the h2c preface.
     let mut options = pingora::apps::HttpServerOptions::default();
     options.h2c = c.server.h2c;
+    // An idle HTTP/2 connection is closed like an idle HTTP/1.1 one (SPEC 0.3): its first
+    // request within `header_timeout`, then `idle_timeout` with no open stream.
+    options.h2_idle_timeout = Some(c.client.idle_timeout.0);
+    options.h2_first_request_timeout = Some(c.client.header_timeout.0);
     proxy.server_options = Some(options);
     proxy.h2_options = Some(crate::tls::h2_limits(&shared.policy.load().client.head));
     // TLS is handshaken by the front door (bounded and counted), not by Pingora's listener.

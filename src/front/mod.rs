@@ -36,8 +36,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
-/// How long an idle keep-alive connection may wait for its next request.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 /// What the front door hands the proxy with each request (Pingora's connection context).
 pub struct Handover {
     /// The policy snapshot every phase of this request uses.
@@ -308,14 +306,15 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
         let mut first = true;
         loop {
             // Copied out: no snapshot is held while waiting for a client.
-            let (limits, header_timeout) = {
+            let (limits, header_timeout, idle) = {
                 let policy = self.shared.policy.load();
-                (policy.client.head, policy.client.header_timeout)
+                let client = &policy.client;
+                (client.head, client.header_timeout, client.idle_timeout)
             };
             let (wait, then_within) = if first {
                 (accepted, None)
             } else {
-                (Deadline::after(KEEPALIVE_IDLE), Some(header_timeout))
+                (Deadline::after(idle), Some(header_timeout))
             };
             let read = read_head(&mut conn, &limits, wait, then_within, shutdown, first);
             let (len, head, pipelined) = match read.await {
@@ -345,7 +344,8 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => {
-                    session.set_keepalive(Some(KEEPALIVE_IDLE.as_secs()));
+                    let idle = policy.client.idle_timeout.as_secs().max(1);
+                    session.set_keepalive(Some(idle));
                     session.set_keepalive_reuses_remaining(Some(max_requests.saturating_sub(1)));
                 }
             }

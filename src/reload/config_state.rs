@@ -39,6 +39,9 @@ pub struct FixedSettings {
     h2c: bool,
     /// The HTTP/2 decoder's header-list limit the client limits ask for (set at start).
     h2_header_list: u32,
+    /// HTTP/2's first-request and idle deadlines (`client.header_timeout`, `idle_timeout`),
+    /// set when the listener starts.
+    h2_deadlines: (std::time::Duration, std::time::Duration),
 }
 
 impl FixedSettings {
@@ -53,6 +56,7 @@ impl FixedSettings {
                 usize::try_from(c.client.max_header_bytes.0).unwrap_or(usize::MAX),
                 c.client.max_headers,
             ),
+            h2_deadlines: (c.client.header_timeout.0, c.client.idle_timeout.0),
         }
     }
 
@@ -71,6 +75,13 @@ impl FixedSettings {
         note(self.threads != new.threads, "threads");
         note(self.tls != new.tls, "tls");
         note(self.h2c != new.h2c, "h2c");
+        if new.h2_deadlines != self.h2_deadlines {
+            out.push(
+                "client.header_timeout/idle_timeout: changed; HTTP/1.1 connections follow at once, \
+                 HTTP/2 connections only after a restart or `rampart --upgrade`"
+                    .to_string(),
+            );
+        }
         if new.h2_header_list > self.h2_header_list {
             out.push(format!(
                 "client.max_header_bytes/max_headers: raised past the HTTP/2 decoder's header-list \
@@ -141,6 +152,7 @@ mod tests {
             tls: false,
             h2c: false,
             h2_header_list: 64 * 1024,
+            h2_deadlines: Default::default(),
         }
     }
 

@@ -34,6 +34,63 @@ pub fn get(
 
 type Requests<'a> = Vec<(&'a str, Vec<(String, String)>)>;
 
+/// Opens an HTTP/2 connection, makes `requests` GETs of `/`, then sends nothing: Ok when
+/// the server ended the connection cleanly (GOAWAY NO_ERROR, then close), Err when it ended
+/// it otherwise or still held it open after `guard`.
+pub fn until_closed(
+    addr: SocketAddr,
+    tls: bool,
+    authority: &str,
+    requests: usize,
+    guard: std::time::Duration,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let wait = async {
+            if tls {
+                let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+                let stream = connector().connect(name, tcp).await.expect("TLS handshake");
+                idle_after(stream, "https", authority, requests).await
+            } else {
+                idle_after(tcp, "http", authority, requests).await
+            }
+        };
+        match tokio::time::timeout(guard, wait).await {
+            Ok(ended) => ended,
+            Err(_) => Err(format!("still open after {guard:?}")),
+        }
+    })
+}
+
+async fn idle_after<T>(io: T, scheme: &str, authority: &str, requests: usize) -> Result<(), String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut client, connection) = h2::client::handshake(io).await.map_err(|e| e.to_string())?;
+    let driven = tokio::spawn(connection);
+    for _ in 0..requests {
+        let request = http::Request::get(format!("{scheme}://{authority}/"))
+            .body(())
+            .expect("request");
+        client = client.ready().await.map_err(|e| e.to_string())?;
+        let (response, _) = client
+            .send_request(request, true)
+            .map_err(|e| e.to_string())?;
+        let mut body = response.await.map_err(|e| e.to_string())?.into_body();
+        while let Some(Ok(chunk)) = body.data().await {
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+    }
+    // The client keeps its handle (it could still send): only the server ends this.
+    let ended = driven.await.map_err(|e| e.to_string())?;
+    drop(client);
+    ended.map_err(|e| format!("ended with an error: {e}"))
+}
+
 fn run(addr: SocketAddr, tls: bool, authority: &str, requests: Requests<'_>) -> Vec<u16> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

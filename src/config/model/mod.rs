@@ -131,6 +131,9 @@ pub struct Client {
     pub trusted_proxies: Vec<Cidr>,
     pub header_timeout: ConfigDuration,
     pub body_timeout: ConfigDuration,
+    /// A connection with no request in progress is closed after this: HTTP/1.1 keep-alive
+    /// between requests, HTTP/2 with no open stream (GOAWAY, then close).
+    pub idle_timeout: ConfigDuration,
     pub max_uri_bytes: ByteSize,
     pub max_header_bytes: ByteSize,
     pub max_headers: usize,
@@ -163,6 +166,7 @@ impl Default for Client {
             trusted_proxies: Vec::new(),
             header_timeout: secs(10),
             body_timeout: secs(30),
+            idle_timeout: secs(60),
             max_uri_bytes: ByteSize(8 << 10),
             max_header_bytes: ByteSize(32 << 10),
             max_headers: 100,

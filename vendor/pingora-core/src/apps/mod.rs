@@ -89,6 +89,14 @@ pub struct HttpServerOptions {
     ///
     /// Default: `None`
     pub h2_idle_timeout: Option<Duration>,
+
+    /// If set, the idle timeout before the connection's first stream: a client that
+    /// opens an HTTP/2 connection and sends no request is closed after this (typically
+    /// shorter than `h2_idle_timeout`, like a request-head deadline). Needs
+    /// `h2_idle_timeout` to be set.
+    ///
+    /// Default: `None` (`h2_idle_timeout` applies from the start)
+    pub h2_first_request_timeout: Option<Duration>,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -321,11 +329,17 @@ where
             let app = self.clone();
             let shutdown_for_session = shutdown.clone();
             let h2_idle_timeout = self.server_options().and_then(|o| o.h2_idle_timeout);
+            let first_request = self
+                .server_options()
+                .and_then(|o| o.h2_first_request_timeout);
             server::accept_downstream_sessions(
                 h2_conn,
                 digest,
                 shutdown.clone(),
-                h2_idle_timeout,
+                h2_idle_timeout.map(|idle| server::IdleTimeouts {
+                    first_request: first_request.unwrap_or(idle),
+                    idle,
+                }),
                 |h2_stream, guard| {
                     let app = app.clone();
                     let shutdown = shutdown_for_session.clone();

@@ -566,7 +566,10 @@ mod test {
                 connection,
                 digest,
                 shutdown_rx,
-                Some(Duration::from_millis(100)),
+                Some(server::IdleTimeouts {
+                    first_request: Duration::from_millis(100),
+                    idle: Duration::from_millis(100),
+                }),
                 |_session, _guard| panic!("did not expect any sessions on an idle connection"),
             ),
         )
@@ -618,7 +621,10 @@ mod test {
             connection,
             digest,
             shutdown_rx,
-            Some(idle_timeout),
+            Some(server::IdleTimeouts {
+                first_request: idle_timeout,
+                idle: idle_timeout,
+            }),
             move |session, guard| {
                 let sent = guard_tx
                     .take()

@@ -130,16 +130,29 @@ pub async fn handshake(io: Stream, options: Option<H2Options>) -> Result<H2Conne
 /// that bound during drain.
 // TODO: add a per-connection drain timeout to bound how long a single
 // misbehaving client can keep this task alive after GOAWAY.
+/// How long a downstream HTTP/2 connection may stay without an active stream: before its
+/// first stream, and between streams.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdleTimeouts {
+    pub first_request: Duration,
+    pub idle: Duration,
+}
+
+/// How long an idle connection's GOAWAY may take to be sent and acknowledged before the
+/// socket is dropped anyway (a dead peer never answers).
+const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
 pub(crate) async fn accept_downstream_sessions<F>(
     mut conn: H2Connection<Stream>,
     digest: Arc<Digest>,
     mut shutdown: ShutdownWatch,
-    idle_timeout: Option<Duration>,
+    idle_timeouts: Option<IdleTimeouts>,
     mut on_session: F,
 ) where
     F: FnMut(HttpSession, StreamGuard),
 {
     let mut shutdown_initiated = false;
+    let mut accepted_any = false;
     // Per-connection budget for malformed streams (see MAX_MALFORMED_STREAMS_PER_CONN).
     let mut malformed_streams = 0usize;
     // In-flight sessions, decremented by the `StreamGuard` given to `on_session`.
@@ -171,10 +184,15 @@ pub(crate) async fn accept_downstream_sessions<F>(
                 // Any accepted stream cancels this future. The next iteration
                 // waits for all active streams to finish before starting a fresh
                 // idle period.
-                _ = wait_for_idle_timeout(&active, idle_timeout.unwrap_or_default()), if idle_timeout.is_some() => {
-                    // Idle with nothing in flight: drop `conn` to close the
-                    // socket now (no graceful GOAWAY wait that could hang on
-                    // a dead peer).
+                _ = wait_for_idle_timeout(&active, idle_timeouts.map_or(Duration::ZERO, |t| {
+                    if accepted_any { t.idle } else { t.first_request }
+                })), if idle_timeouts.is_some() => {
+                    // Idle with nothing in flight: say so with a GOAWAY (NO_ERROR),
+                    // then close, waiting at most a short grace for it to go out
+                    // (a dead peer would never acknowledge it).
+                    conn.graceful_shutdown();
+                    let closed = futures::future::poll_fn(|cx| conn.poll_closed(cx));
+                    let _ = pingora_timeout::timeout(IDLE_GOAWAY_GRACE, closed).await;
                     return;
                 }
             }
@@ -192,6 +210,7 @@ pub(crate) async fn accept_downstream_sessions<F>(
             // connection alive and continue accepting sibling streams.
             Ok(Some(H2Accept::Rejected)) => continue,
             Ok(Some(H2Accept::Session(session))) => {
+                accepted_any = true;
                 on_session(session, active.start_session());
             }
         }
