@@ -3,6 +3,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 const TOKEN: &str = "reload-token-0123456789abcdefghijklmnop";
 
@@ -306,4 +307,39 @@ fn the_log_level_follows_a_reload() {
             .any(|l| l.contains("config reloaded") && l.contains("\"generation\":2")),
         "the reload made at warn level printed its info line"
     );
+}
+
+/// SPEC 0.3 §3: a busy file beside the config — an access log written every few
+/// milliseconds — never delays a reload (0.2 waited for the whole folder to be quiet for
+/// 200 ms, so the edit took effect only once the writer stopped).
+#[test]
+fn a_busy_neighbour_file_does_not_starve_reloads() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let up = RecordingUpstream::start();
+    let p = start(&cfg(up.addr, "3/hour", 1000, true));
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = p.dir.path().join("access.log");
+    let writer = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) && n < 100_000 {
+                n += 1;
+                let line = format!("{{\"line\":{n}}}\n");
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    p.rewrite_config(&cfg(up.addr, "3/hour", 7, true));
+    let reloaded = eventually(|| generation(&p) == 2);
+    stop.store(true, Ordering::SeqCst);
+    let _ = writer.join();
+    assert!(reloaded, "the edit waited for the neighbour to stop");
+    assert_eq!(status(&p, "/"), 200);
 }

@@ -3,9 +3,10 @@
 //!
 //! The watcher watches the file's folder, not the file: editors replace files by renaming,
 //! and a Kubernetes ConfigMap volume swaps a `..data` symlink to a new folder, so the file
-//! itself is never written in place. Events are debounced, and a reload only happens when
-//! the file's content differs from the loaded one (its SHA-256), so one save that produces
-//! several events reloads once and `touch` reloads nothing.
+//! itself is never written in place. Only events on the files a reload reads count (the
+//! config, its `..data` link, the certificate and key), a burst settles within 1 s, and a
+//! reload only happens when the file's content differs from the loaded one (its SHA-256),
+//! so one save that produces several events reloads once and `touch` reloads nothing.
 
 use crate::reload::config_state::ConfigInfo;
 use crate::state::Shared;
@@ -46,6 +47,9 @@ const HANGUP_POLL: Duration = Duration::from_millis(100);
 /// Quiet time after the last event before the file is read (a ConfigMap swap is several
 /// renames; an editor's save is a write then a rename).
 const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// However busy the files that matter are, a burst settles within this (SPEC 0.3 §3).
+const SETTLE_AT_MOST: Duration = Duration::from_secs(1);
 
 pub struct ReloadTriggers {
     pub shared: Arc<Shared>,
@@ -93,11 +97,31 @@ impl ReloadTriggers {
         }
     }
 
-    fn watch(&self, events: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
+    /// Whether an event on `paths` can concern what a reload reads: the config file, its
+    /// `..data` link (a ConfigMap or Secret volume swaps it), the TLS certificate and key.
+    /// Other files sharing a folder — an access log beside the config — are not looked at,
+    /// however often they are written (0.2 waited for the whole folder to go quiet).
+    fn concerns_us(&self, paths: &[std::path::PathBuf]) -> bool {
+        let config = &self.shared.config.path;
+        let policy = self.shared.policy.load();
+        let tls_files = policy.tls_cert.as_ref().map_or(&[][..], |t| &t.files[..]);
+        paths.iter().any(|path| {
+            path == config
+                || tls_files.iter().any(|f| f == path)
+                || path.file_name().is_some_and(|n| n == "..data")
+        })
+    }
+
+    fn watch(
+        &self,
+        events: mpsc::UnboundedSender<Vec<std::path::PathBuf>>,
+    ) -> Option<notify::RecommendedWatcher> {
         let folder = folder_of(&self.shared.config.path);
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| changes_files(&e.kind)) {
-                let _ = events.send(());
+            if let Ok(event) = event {
+                if changes_files(&event.kind) {
+                    let _ = events.send(event.paths);
+                }
             }
         })
         .map_err(|e| tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP or POST /-/reload"))
@@ -135,6 +159,9 @@ impl BackgroundService for ReloadTriggers {
         let (tx, mut events) = mpsc::unbounded_channel();
         let mut watcher = self.watch(tx);
         self.watch_certificate(&mut watcher);
+        // A change made between the first load and the watch taking hold has no event of
+        // its own: look once now.
+        self.look(&mut watcher).await;
         // tokio's SIGHUP stream wakes this loop only when a HUP comes; its handler chains to
         // the early one (signal-hook-registry keeps the previous handler), which still counts.
         let mut hangup =
@@ -158,19 +185,37 @@ impl BackgroundService for ReloadTriggers {
                         None => { poll.tick().await; }
                     }
                 } => {}
-                Some(()) = events.recv() => {
-                    // Let the burst settle, then look once.
-                    while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
-                    if self.shared.policy.load().watch_config && self.file_changed() {
-                        self.reload("file").await;
-                        self.watch_certificate(&mut watcher);
-                    } else if self.certificate_changed() {
-                        // cert-manager renewed the Secret: a reload re-reads and checks it.
-                        self.reload("certificate").await;
-                        self.watch_certificate(&mut watcher);
+                Some(paths) = events.recv() => {
+                    if !self.concerns_us(&paths) {
+                        continue;
                     }
+                    // Let the burst settle (each quiet gap `DEBOUNCE`, the whole at most
+                    // `SETTLE_AT_MOST`), then look once.
+                    let until = crate::time_math::after(std::time::Instant::now(), SETTLE_AT_MOST);
+                    loop {
+                        let left = until.saturating_duration_since(std::time::Instant::now());
+                        match tokio::time::timeout(DEBOUNCE.min(left), events.recv()).await {
+                            Ok(Some(_)) if !left.is_zero() => {}
+                            _ => break,
+                        }
+                    }
+                    self.look(&mut watcher).await;
                 }
             }
+        }
+    }
+}
+
+impl ReloadTriggers {
+    /// Reloads when the config file or the certificate on disk differs from what runs.
+    async fn look(&self, watcher: &mut Option<notify::RecommendedWatcher>) {
+        if self.shared.policy.load().watch_config && self.file_changed() {
+            self.reload("file").await;
+            self.watch_certificate(watcher);
+        } else if self.certificate_changed() {
+            // cert-manager renewed the Secret: a reload re-reads and checks it.
+            self.reload("certificate").await;
+            self.watch_certificate(watcher);
         }
     }
 }
