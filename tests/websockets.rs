@@ -165,3 +165,55 @@ fn sockets_still_open_when_the_grace_period_ends_get_1001_both_ways() {
         closes()
     );
 }
+
+/// SPEC 0.3 `websocket.max_connections` / `max_per_client`: one client cannot take every
+/// socket the app has (0.2: 500 tunnels from one client all reached the app).
+#[test]
+fn tunnels_are_capped_per_route_and_per_client() {
+    let app = ws_app();
+    let routes = "  - name: live\n    match: { path_prefix: /ws }\n    upstream: app\n    websocket: { idle_timeout: 10m, max_connections: 3, max_per_client: 2 }";
+    let yaml = config(app.addr, routes).replace(
+        "routes:\n",
+        "client:\n  trusted_proxies: [127.0.0.0/8]\nroutes:\n",
+    );
+    let p = start(&yaml);
+    let open = |client: &str| -> (u16, std::net::TcpStream) {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(p.addr).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .ok();
+        write!(
+            s,
+            "GET /ws/echo HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             X-Forwarded-For: {client}\r\n\r\n"
+        )
+        .expect("write");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        (raw_status(&String::from_utf8_lossy(&head)), s)
+    };
+    let (a1, first) = open("10.0.0.1");
+    let (a2, _second) = open("10.0.0.1");
+    assert_eq!((a1, a2), (101, 101));
+    assert_eq!(open("10.0.0.1").0, 503, "a third from the same client");
+    let (b, _b) = open("10.0.0.2");
+    assert_eq!(b, 101);
+    assert_eq!(open("10.0.0.3").0, 503, "the route is full");
+    drop(first);
+    // The place comes back when Rampart sees that tunnel end.
+    assert!(eventually(|| {
+        let (status, _kept) = open("10.0.0.3");
+        status == 101
+    }));
+    let logged = p
+        .wait_for_log(|l| l.contains("\"code\":\"overloaded\""))
+        .expect("a refused upgrade is logged");
+    assert!(logged.contains("\"status\":503"), "{logged}");
+}

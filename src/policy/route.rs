@@ -9,7 +9,7 @@ use crate::guards::cors::CorsPolicy;
 use crate::guards::rate_limit::compile::{self, RouteLimits};
 use crate::guards::routing::RouteMatcher;
 use crate::guards::security_headers::HeaderSet;
-use crate::guards::websocket::WebSocketPolicy;
+use crate::guards::websocket::{tunnels, WebSocketPolicy};
 use crate::guards::{access, schema};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -91,10 +91,10 @@ pub(super) fn compile(
     let uploads = r.uploads.as_ref().map(|u| u.allow.clone());
     let buffer_body =
         schema.is_some() || uploads.is_some() || max_body_bytes <= c.client.buffer_body_bytes.0;
-    let previous_limits = global
+    let previous_route = global
         .previous
-        .and_then(|p| p.routes.iter().find(|old| old.name == r.name))
-        .map_or(&[][..], |old| &old.rate_limits.limits[..]);
+        .and_then(|p| p.routes.iter().find(|old| old.name == r.name));
+    let previous_limits = previous_route.map_or(&[][..], |old| &old.rate_limits.limits[..]);
     let rate_limits = compile::route_limits(
         &r.name,
         &r.rate_limit,
@@ -109,6 +109,14 @@ pub(super) fn compile(
         timeout: r.timeout.map(|t| t.0),
         websocket: r.websocket.as_ref().map(|w| WebSocketPolicy {
             idle_timeout: w.idle_timeout.0,
+            caps: tunnels::Caps {
+                max_connections: w.max_connections,
+                max_per_client: w.max_per_client,
+            },
+            // Open tunnels stay counted across a reload.
+            tunnels: previous_route
+                .and_then(|old| old.websocket.as_ref())
+                .map_or_else(Default::default, |old| Arc::clone(&old.tunnels)),
         }),
         max_body_bytes,
         allow_ips: r

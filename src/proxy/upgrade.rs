@@ -20,7 +20,17 @@ impl RampartProxy {
         let req = session.req_header_mut();
         match websocket::decide(&req.headers, route.websocket.as_ref()) {
             Upgrade::None => {}
-            Upgrade::Forward(idle) => ctx.websocket.requested = Some(idle),
+            Upgrade::Forward(idle) => {
+                // A place among the route's tunnels first (`max_connections`,
+                // `max_per_client`): held until the connection ends.
+                if let Some(ws) = &route.websocket {
+                    match ws.tunnels.admit(ctx.facts.client_ip, ws.caps) {
+                        Ok(permit) => ctx.websocket.permit = Some(permit),
+                        Err(reject) => return Verdict::Answer(reject),
+                    }
+                }
+                ctx.websocket.requested = Some(idle);
+            }
             Upgrade::Strip { connection } => {
                 req.remove_header(&UPGRADE);
                 req.remove_header(&CONNECTION);

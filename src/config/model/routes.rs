@@ -47,6 +47,20 @@ pub struct WebSocket {
     /// Closed after this long without a byte (default 10 minutes).
     #[serde(default = "default_websocket_idle")]
     pub idle_timeout: ConfigDuration,
+    /// Open tunnels on this route at once; beyond: 503 `overloaded` (default 1000).
+    #[serde(default = "default_websocket_max_connections")]
+    pub max_connections: usize,
+    /// Open tunnels from one client address on this route; beyond: 503 (default 50).
+    #[serde(default = "default_websocket_max_per_client")]
+    pub max_per_client: usize,
+}
+
+fn default_websocket_max_connections() -> usize {
+    1000
+}
+
+fn default_websocket_max_per_client() -> usize {
+    50
 }
 
 fn default_websocket_idle() -> ConfigDuration {

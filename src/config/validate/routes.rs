@@ -70,6 +70,18 @@ pub(super) fn route(path: &str, r: &Route, c: &Config, base_dir: &Path, p: &mut 
             p.at(&join_key(path, "timeout"), "must be greater than zero");
         }
     }
+    if let Some(ws) = &r.websocket {
+        let wp = join_key(path, "websocket");
+        for (key, zero) in [
+            ("idle_timeout", ws.idle_timeout.0.is_zero()),
+            ("max_connections", ws.max_connections == 0),
+            ("max_per_client", ws.max_per_client == 0),
+        ] {
+            if zero {
+                p.at(&join_key(&wp, key), "must be greater than zero");
+            }
+        }
+    }
     if let Some(f) = &r.fallback {
         let fp = join_key(path, "fallback");
         if !(200..=599).contains(&f.status) {

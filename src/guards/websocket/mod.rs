@@ -6,24 +6,30 @@
 //! frame (1001 going away) both ways, placed between frames (`frames`).
 
 pub mod frames;
+pub mod tunnels;
 
 use http::header::{CONNECTION, UPGRADE};
 use http::HeaderMap;
 use std::time::Duration;
 
 /// A route's `websocket:` compiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct WebSocketPolicy {
     pub idle_timeout: Duration,
+    pub caps: tunnels::Caps,
+    /// The route's open tunnels (carried over a reload from the same-named route).
+    pub tunnels: std::sync::Arc<tunnels::Tunnels>,
 }
 
 /// This request's WebSocket slice of the context.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub struct WebSocketState {
     /// The request asks to switch protocols on a WebSocket route (its `idle_timeout`).
     pub requested: Option<Duration>,
     /// The app answered 101: the connection is a WebSocket now.
     pub upgraded: bool,
+    /// Its place among the route's tunnels, from the upgrade request to the end.
+    pub permit: Option<tunnels::Permit>,
 }
 
 /// The app's 101 switched to WebSocket (not some other protocol): its frames can be followed.
@@ -88,6 +94,11 @@ mod tests {
     fn upgrade_is_kept_only_on_websocket_routes() {
         let policy = WebSocketPolicy {
             idle_timeout: Duration::from_secs(600),
+            caps: tunnels::Caps {
+                max_connections: 1,
+                max_per_client: 1,
+            },
+            tunnels: Default::default(),
         };
         let h = upgrade_request();
         assert_eq!(
