@@ -29,6 +29,9 @@ pub enum Code {
     /// A streamed response ended because the app went quiet past the read timeout (logged
     /// only: the response was already under way).
     StreamIdle,
+    /// A client accepted no response bytes for `client.send_timeout` (logged only: the
+    /// response was under way).
+    SendTimeout,
     /// Admin endpoints: a missing or wrong `Authorization: Bearer` token.
     Unauthorized,
     /// Admin `POST /-/reload`: the new config has errors (listed); the old one keeps serving.
@@ -56,6 +59,7 @@ impl Code {
             Code::UpstreamTimeout => "upstream_timeout",
             Code::BadGateway => "bad_gateway",
             Code::StreamIdle => "stream_idle",
+            Code::SendTimeout => "send_timeout",
             Code::Unauthorized => "unauthorized",
             Code::InvalidConfig => "invalid_config",
             Code::Internal => "internal_error",
@@ -82,6 +86,8 @@ impl Code {
             Code::BadGateway => 502,
             // Never answered: the response head had gone out already.
             Code::StreamIdle => 504,
+            // Never answered either: the client stopped reading.
+            Code::SendTimeout => 408,
             Code::Unauthorized => 401,
             Code::InvalidConfig => 400,
             Code::Internal => 500,

@@ -88,6 +88,8 @@ pub struct ClientPolicy {
     pub body_timeout: Duration,
     /// How long a connection with no request in progress is kept.
     pub idle_timeout: Duration,
+    /// How long a client may accept no response bytes.
+    pub send_timeout: Duration,
     pub max_body_bytes: u64,
     pub max_requests_per_connection: u32,
     pub max_connections: usize,
@@ -166,6 +168,7 @@ impl Policy {
                 header_timeout: cl.header_timeout.0,
                 body_timeout: cl.body_timeout.0,
                 idle_timeout: cl.idle_timeout.0,
+                send_timeout: cl.send_timeout.0,
                 max_body_bytes: cl.max_body_bytes.0,
                 max_requests_per_connection: cl.max_requests_per_connection,
                 max_connections: cl.max_connections,

@@ -162,6 +162,8 @@ impl ProxyHttp for RampartProxy {
         let policy = Arc::clone(self.policy(ctx)?);
         let head = Self::h2_head_rules(session, ctx, &policy);
         self.identify(session, ctx, &policy);
+        // A client that accepts no response bytes this long loses the exchange (SPEC 0.3).
+        session.set_write_timeout(Some(policy.client.send_timeout));
         decide!(self, session, ctx, head);
         for step in Step::ORDER {
             let verdict = self.step(step, session, ctx, &policy).await?;
@@ -386,6 +388,15 @@ impl ProxyHttp for RampartProxy {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         // The outcome is known before the answer is written (SPEC 0.3: outcomes before answers).
         self.finish_breaker_call(ctx, Some(e));
+        if resilience::client_stopped_reading(e) {
+            // Nothing more can reach this client: the exchange ends here, and the app's
+            // connection goes with it (never reused mid-response).
+            ctx.rejected = Some(crate::reject::Code::SendTimeout);
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         if let Some(idle) = resilience::stream_idle(ctx, e) {
             return idle;
         }

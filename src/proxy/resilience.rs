@@ -17,6 +17,8 @@ impl RampartProxy {
     /// when a failure was recorded at the response head).
     pub(super) fn finish_breaker_call(&self, ctx: &mut Ctx, error: Option<&Error>) {
         let ending = match (ctx.upstream_status, error) {
+            // The client stopped reading: nothing to learn about the app (SPEC 0.3).
+            (_, Some(e)) if client_stopped_reading(e) => Ending::Unknown,
             (Some(status), None) => Ending::Answered(status),
             (Some(status), Some(e)) if stream_went_idle(ctx, e) => Ending::WentIdle(status),
             // A response that broke off mid-way is a failure of the app too.
@@ -123,6 +125,12 @@ pub(super) fn reason_of(e: &Error, retrying_status: Option<u16>) -> Option<Reaso
         }
         _ => None,
     }
+}
+
+/// Whether `e` is a client that accepted no response bytes for `client.send_timeout` (a
+/// closed TCP window or HTTP/2 flow-control window).
+pub(super) fn client_stopped_reading(e: &Error) -> bool {
+    matches!(e.etype(), ErrorType::WriteTimedout) && e.esource() != &ErrorSource::Upstream
 }
 
 /// Whether `e` ended a response that was already being forwarded because the app went

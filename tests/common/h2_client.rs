@@ -204,3 +204,65 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// GETs `path` on a connection that never opens its flow-control window (initial window 0,
+/// never released): the client reads the head and then accepts no body byte. Returns how
+/// the stream ended (Err: it was reset, as a stalled client's stream should be) or Ok after
+/// `guard` with the stream still open.
+pub fn stalled(
+    addr: SocketAddr,
+    tls: bool,
+    authority: &str,
+    path: &str,
+    guard: std::time::Duration,
+) -> Result<u16, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        if tls {
+            let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+            let stream = connector().connect(name, tcp).await.expect("TLS handshake");
+            stall(stream, "https", authority, path, guard).await
+        } else {
+            stall(tcp, "http", authority, path, guard).await
+        }
+    })
+}
+
+async fn stall<T>(
+    io: T,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    guard: std::time::Duration,
+) -> Result<u16, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, bytes::Bytes>(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.map_err(|e| e.to_string())?;
+    let request = http::Request::get(format!("{scheme}://{authority}{path}"))
+        .body(())
+        .expect("request");
+    let (response, _) = client
+        .send_request(request, true)
+        .map_err(|e| e.to_string())?;
+    let response = response.await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    match tokio::time::timeout(guard, body.data()).await {
+        Ok(Some(Err(e))) => Err(format!("{status}: {e}")),
+        Ok(other) => Ok(other.map_or(status, |_| status)),
+        Err(_) => Ok(status),
+    }
+}

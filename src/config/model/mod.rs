@@ -134,6 +134,9 @@ pub struct Client {
     /// A connection with no request in progress is closed after this: HTTP/1.1 keep-alive
     /// between requests, HTTP/2 with no open stream (GOAWAY, then close).
     pub idle_timeout: ConfigDuration,
+    /// A client that accepts no response bytes for this long loses the exchange (NGINX
+    /// `send_timeout`): the stream or connection is ended and the app connection released.
+    pub send_timeout: ConfigDuration,
     pub max_uri_bytes: ByteSize,
     pub max_header_bytes: ByteSize,
     pub max_headers: usize,
@@ -167,6 +170,7 @@ impl Default for Client {
             header_timeout: secs(10),
             body_timeout: secs(30),
             idle_timeout: secs(60),
+            send_timeout: secs(60),
             max_uri_bytes: ByteSize(8 << 10),
             max_header_bytes: ByteSize(32 << 10),
             max_headers: 100,

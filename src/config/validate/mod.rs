@@ -156,6 +156,7 @@ fn client(c: &Client, p: &mut Problems) {
         ("client.header_timeout", c.header_timeout.0.is_zero()),
         ("client.body_timeout", c.body_timeout.0.is_zero()),
         ("client.idle_timeout", c.idle_timeout.0.is_zero()),
+        ("client.send_timeout", c.send_timeout.0.is_zero()),
         ("client.max_uri_bytes", c.max_uri_bytes.0 == 0),
         ("client.max_header_bytes", c.max_header_bytes.0 == 0),
         ("client.max_headers", c.max_headers == 0),
