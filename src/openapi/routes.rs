@@ -53,6 +53,7 @@ pub fn plan(doc: &Value) -> Vec<RoutePlan> {
             let op_base = base_path(&op["servers"]).unwrap_or_else(|| path_base.clone());
             let label = format!("{upper} {path}");
             notes.extend(operation_notes(&label, item, op));
+            notes.extend(extension_note(doc, &label, item, op));
             let body = resolve(doc, &op["requestBody"]);
             let content = body["content"].as_object();
             match content.filter(|c| !c.is_empty()) {
@@ -148,6 +149,59 @@ fn body_rules(
 }
 
 /// What an operation declares that no route rule enforces.
+/// The `x-` extensions an operation carries — on its path item, on itself, and anywhere in
+/// what it holds (parameters, body, responses, the schemas they reference): none is
+/// enforced, and each is named rather than silently dropped (SPEC §1 `import-openapi`).
+fn extension_note(doc: &Value, label: &str, item: &Value, op: &Value) -> Option<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for key in item.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if key.starts_with("x-") {
+            found.insert(key.clone());
+        }
+    }
+    extensions(doc, op, &mut seen, &mut found);
+    (!found.is_empty()).then(|| {
+        let names: Vec<&str> = found.iter().map(String::as_str).collect();
+        format!("{label}: extensions ignored: {}", names.join(", "))
+    })
+}
+
+/// Every `x-` key under `v`, following local `$ref`s (each once: cycles end).
+fn extensions(
+    doc: &Value,
+    v: &Value,
+    seen: &mut std::collections::BTreeSet<String>,
+    found: &mut std::collections::BTreeSet<String>,
+) {
+    match v {
+        Value::Object(m) => {
+            for (k, val) in m {
+                if k.starts_with("x-") {
+                    found.insert(k.clone());
+                } else if k == "$ref" {
+                    let Some(target) = val.as_str() else { continue };
+                    if seen.insert(target.to_string()) {
+                        if let Some(resolved) =
+                            target.strip_prefix('#').and_then(|p| doc.pointer(p))
+                        {
+                            extensions(doc, resolved, seen, found);
+                        }
+                    }
+                } else {
+                    extensions(doc, val, seen, found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                extensions(doc, item, seen, found);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn operation_notes(label: &str, item: &Value, op: &Value) -> Vec<String> {
     let mut notes = Vec::new();
     let params: Vec<String> = item["parameters"]

@@ -110,3 +110,30 @@ fn optional_and_unresolvable_bodies_are_notes_not_schemas() {
         .iter()
         .any(|n| n.contains("x-www-form-urlencoded body: only its content type")));
 }
+
+/// `x-` extensions below the document root are named, never silently dropped (0.2 listed
+/// only the root's).
+#[test]
+fn extensions_below_the_root_are_listed() {
+    let doc = json!({"openapi": "3.1.0",
+        "components": {"schemas": {"Order": {"type": "object", "x-internal": true,
+            "properties": {"next": {"$ref": "#/components/schemas/Order"}}}}},
+        "paths": {"/orders": {"x-owner": "shop",
+            "post": {"operationId": "order", "x-rate-tier": "gold",
+                "requestBody": {"required": true, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Order"}}}}},
+            "get": {"operationId": "list"}}}});
+    let notes: Vec<String> = plan(&doc).into_iter().flat_map(|r| r.notes).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "POST /orders: extensions ignored: x-internal, x-owner, x-rate-tier"),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "GET /orders: extensions ignored: x-owner"),
+        "{notes:?}"
+    );
+}
