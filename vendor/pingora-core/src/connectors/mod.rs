@@ -30,7 +30,7 @@ use crate::upstreams::peer::{Peer, ALPN};
 use crate::offload::OffloadRuntime;
 pub use l4::Connect as L4Connect;
 use l4::{connect as l4_connect, BindTo};
-use log::{debug, error, warn};
+use log::{debug, warn};
 use parking_lot::RwLock;
 use pingora_error::{Error, ErrorType::*, OrErr, Result};
 use pingora_pool::{ConnectionMeta, ConnectionPool};
@@ -167,10 +167,20 @@ impl ConnectorOptions {
     }
 }
 
+/// A pooled connection, and the signal its idle poll gives once it has let go of it.
+struct PooledStream {
+    stream: Arc<Mutex<Stream>>,
+    idle_done: Arc<tokio::sync::Notify>,
+}
+
+/// How long a taker waits for a pooled connection's idle poll to let go of it (it is
+/// signalled at once; this only bounds a poll that never ran).
+const IDLE_RELEASE_WAIT: Duration = Duration::from_secs(1);
+
 /// [TransportConnector] provides APIs to connect to servers via TCP or TLS with connection reuse
 pub struct TransportConnector {
     tls_ctx: tls::Connector,
-    connection_pool: Arc<ConnectionPool<Arc<Mutex<Stream>>>>,
+    connection_pool: Arc<ConnectionPool<PooledStream>>,
     offload: Option<OffloadRuntime>,
     bind_to_v4: Vec<SocketAddr>,
     bind_to_v6: Vec<SocketAddr>,
@@ -252,9 +262,17 @@ impl TransportConnector {
         match self.connection_pool.get(&peer.reuse_hash()) {
             Some(s) => {
                 debug!("find reusable stream, trying to acquire it");
+                // Wait for the idle poll to let go of it: it has dropped its guard (and the
+                // guard's `Arc` of the stream) when it signals. Waiting on the lock alone
+                // loses a race: the guard unlocks in `drop` before its `Arc` goes, on
+                // another thread, and `try_unwrap` then failed and threw the connection away.
+                let PooledStream { stream: s, idle_done } = s;
+                if pingora_timeout::timeout(IDLE_RELEASE_WAIT, idle_done.notified())
+                    .await
+                    .is_err()
                 {
                     let _ = s.lock().await;
-                } // wait for the idle poll to release it
+                }
                 match Arc::try_unwrap(s) {
                     Ok(l) => {
                         let mut stream = l.into_inner();
@@ -290,7 +308,8 @@ impl TransportConnector {
                         }
                     }
                     Err(_) => {
-                        error!("failed to acquire reusable stream");
+                        // Nothing an operator can act on: a new connection is made instead.
+                        debug!("failed to acquire reusable stream");
                         None
                     }
                 }
@@ -323,13 +342,18 @@ impl TransportConnector {
         debug!("Try to keepalive client session");
         let stream = Arc::new(Mutex::new(stream));
         let locked_stream = stream.clone().try_lock_owned().unwrap(); // safe as we just created it
-        let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
+        let idle_done = Arc::new(tokio::sync::Notify::new());
+        let pooled = PooledStream {
+            stream,
+            idle_done: idle_done.clone(),
+        };
+        let (notify_close, watch_use) = self.connection_pool.put(&meta, pooled);
         let idle_meta = IdleConnection::new(meta);
         let pool = self.connection_pool.clone(); //clone the arc
         let keepalive_pool_callback = self.keepalive_pool_callback.clone();
         let rt = pingora_runtime::current_handle();
         rt.spawn(async move {
-            if pool
+            let evicted = pool
                 .idle_poll(
                     locked_stream,
                     &idle_meta.connection,
@@ -337,8 +361,10 @@ impl TransportConnector {
                     notify_close,
                     watch_use,
                 )
-                .await
-            {
+                .await;
+            // `idle_poll` consumed the guard: the stream is the taker's alone now.
+            idle_done.notify_one();
+            if evicted {
                 if let Some(callback) = keepalive_pool_callback {
                     callback(idle_meta.elapsed());
                 }
