@@ -31,6 +31,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 mod io_traits;
 mod read_ahead;
+pub mod send_deadline;
 mod tunnel;
 
 use read_ahead::{read_chunked_ahead, read_exact_ahead};
@@ -91,6 +92,8 @@ struct Inner {
     eof: bool,
     /// The current request arrived pipelined behind another: its end of stream is held.
     hold_eof: bool,
+    /// `client.send_timeout`, armed when a write to the client stalls.
+    send: send_deadline::SendDeadline,
 }
 
 pub struct ClientStream {
@@ -116,6 +119,7 @@ impl ClientStream {
                 failure: None,
                 eof: false,
                 hold_eof: false,
+                send: Default::default(),
             }),
         })
     }
@@ -144,6 +148,11 @@ impl ClientStream {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `client.send_timeout` for the writes of the request about to be served.
+    pub fn set_send_timeout(&mut self, timeout: std::time::Duration) {
+        self.inner_mut().send.set(timeout);
     }
 
     fn inner_mut(&mut self) -> &mut Inner {

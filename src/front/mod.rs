@@ -340,6 +340,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             // A client that sent its last request and ended its side gets its answer; the
             // connection then closes.
             let last = conn.client_ended() && conn.pending().is_empty();
+            conn.set_send_timeout(policy.client.send_timeout);
             let mut session = ServerSession::new_http1(conn);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),

@@ -162,8 +162,12 @@ impl ProxyHttp for RampartProxy {
         let policy = Arc::clone(self.policy(ctx)?);
         let head = Self::h2_head_rules(session, ctx, &policy);
         self.identify(session, ctx, &policy);
-        // A client that accepts no response bytes this long loses the exchange (SPEC 0.3).
-        session.set_write_timeout(Some(policy.client.send_timeout));
+        // A client that accepts no response bytes this long loses the exchange (SPEC 0.3):
+        // on HTTP/2 by Pingora's write timeout (its flow-control waits); on HTTP/1.1 the
+        // front door's stream arms it only when a write stalls (no timer per write).
+        if session.as_ref().is_http2() {
+            session.set_write_timeout(Some(policy.client.send_timeout));
+        }
         decide!(self, session, ctx, head);
         for step in Step::ORDER {
             let verdict = self.step(step, session, ctx, &policy).await?;

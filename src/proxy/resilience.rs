@@ -130,7 +130,21 @@ pub(super) fn reason_of(e: &Error, retrying_status: Option<u16>) -> Option<Reaso
 /// Whether `e` is a client that accepted no response bytes for `client.send_timeout` (a
 /// closed TCP window or HTTP/2 flow-control window).
 pub(super) fn client_stopped_reading(e: &Error) -> bool {
-    matches!(e.etype(), ErrorType::WriteTimedout) && e.esource() != &ErrorSource::Upstream
+    if e.esource() == &ErrorSource::Upstream {
+        return false;
+    }
+    match e.etype() {
+        ErrorType::WriteTimedout => true,
+        // HTTP/1.1: the front door's stream failed the stalled write.
+        ErrorType::WriteError => {
+            e.root_cause()
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| {
+                    io.to_string() == crate::front::client_stream::send_deadline::SEND_TIMEOUT
+                })
+        }
+        _ => false,
+    }
 }
 
 /// Whether `e` ended a response that was already being forwarded because the app went

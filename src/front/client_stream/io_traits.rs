@@ -49,11 +49,21 @@ impl AsyncWrite for ClientStream {
             super::Body::Tunnel(Some(ws)) => {
                 super::tunnel::poll_write(&mut inner.stream, ws, cx, buf)
             }
-            _ => Pin::new(&mut inner.stream).poll_write(cx, buf),
+            // Tunnels keep their own idle timeout; a response is bounded by send_timeout.
+            super::Body::Tunnel(None) => Pin::new(&mut inner.stream).poll_write(cx, buf),
+            _ => {
+                let written = Pin::new(&mut inner.stream).poll_write(cx, buf);
+                inner.send.check(cx, written)
+            }
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner_mut().stream).poll_flush(cx)
+        let inner = self.get_mut().inner_mut();
+        let flushed = Pin::new(&mut inner.stream).poll_flush(cx);
+        match inner.body {
+            super::Body::Tunnel(_) => flushed,
+            _ => inner.send.check(cx, flushed),
+        }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner_mut().stream).poll_shutdown(cx)
@@ -68,7 +78,11 @@ impl AsyncWrite for ClientStream {
             super::Body::Tunnel(Some(ws)) => {
                 super::tunnel::poll_write_vectored(&mut inner.stream, ws, cx, bufs)
             }
-            _ => Pin::new(&mut inner.stream).poll_write_vectored(cx, bufs),
+            super::Body::Tunnel(None) => Pin::new(&mut inner.stream).poll_write_vectored(cx, bufs),
+            _ => {
+                let written = Pin::new(&mut inner.stream).poll_write_vectored(cx, bufs);
+                inner.send.check(cx, written)
+            }
         }
     }
     fn is_write_vectored(&self) -> bool {
