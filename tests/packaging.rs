@@ -22,13 +22,22 @@ fn the_dockerfile_passes_hadolint() {
 }
 
 #[test]
-fn the_container_config_is_valid() {
-    let file = root().join("deploy/docker/rampart.yaml");
-    assert_checks(
-        &file,
-        &[("APP_ADDR", "127.0.0.1:8000")],
-        "deploy/docker/rampart.yaml",
-    );
+fn the_container_configs_are_valid() {
+    for name in ["rampart.yaml", "demo.yaml"] {
+        let file = root().join("deploy/docker").join(name);
+        assert_checks(&file, &[("APP_ADDR", "127.0.0.1:8000")], name);
+    }
+    // The built-in one fits any app beside it: production, every path proxied, the admin
+    // on loopback (the HEALTHCHECK asks it there, and no token is needed).
+    let text = std::fs::read_to_string(root().join("deploy/docker/rampart.yaml")).unwrap();
+    let config = parse_yaml(&text).expect("YAML");
+    assert_eq!(config["server"]["environment"], "production");
+    assert_eq!(config["server"]["listen"], "0.0.0.0:8080");
+    assert_eq!(config["server"]["admin_listen"], "127.0.0.1:9901");
+    assert_eq!(config["routes"][0]["match"]["path_prefix"], "/");
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("APP_ADDR=127.0.0.1:8000"));
+    assert!(dockerfile.contains("org.opencontainers.image.licenses"));
 }
 
 #[test]
@@ -41,6 +50,11 @@ fn the_compose_demo_wires_the_app_rampart_and_prometheus() {
     }
     assert_eq!(services["rampart"]["environment"]["APP_ADDR"], "app:8000");
     assert_eq!(services["rampart"]["read_only"], true);
+    let volumes = services["rampart"]["volumes"].to_string();
+    assert!(
+        volumes.contains("./deploy/docker/demo.yaml:/etc/rampart/rampart.yaml"),
+        "the demo mounts its own routes: {volumes}"
+    );
     let scrape = std::fs::read_to_string(root().join("deploy/prometheus/prometheus.yml")).unwrap();
     assert!(scrape.contains("rampart:9901"));
 }
