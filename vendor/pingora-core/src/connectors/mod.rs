@@ -167,20 +167,12 @@ impl ConnectorOptions {
     }
 }
 
-/// A pooled connection, and the signal its idle poll gives once it has let go of it.
-struct PooledStream {
-    stream: Arc<Mutex<Stream>>,
-    idle_done: Arc<tokio::sync::Notify>,
-}
-
-/// How long a taker waits for a pooled connection's idle poll to let go of it (it is
-/// signalled at once; this only bounds a poll that never ran).
-const IDLE_RELEASE_WAIT: Duration = Duration::from_secs(1);
+mod released;
 
 /// [TransportConnector] provides APIs to connect to servers via TCP or TLS with connection reuse
 pub struct TransportConnector {
     tls_ctx: tls::Connector,
-    connection_pool: Arc<ConnectionPool<PooledStream>>,
+    connection_pool: Arc<ConnectionPool<Arc<Mutex<Stream>>>>,
     offload: Option<OffloadRuntime>,
     bind_to_v4: Vec<SocketAddr>,
     bind_to_v6: Vec<SocketAddr>,
@@ -262,54 +254,41 @@ impl TransportConnector {
         match self.connection_pool.get(&peer.reuse_hash()) {
             Some(s) => {
                 debug!("find reusable stream, trying to acquire it");
-                // Wait for the idle poll to let go of it: it has dropped its guard (and the
-                // guard's `Arc` of the stream) when it signals. Waiting on the lock alone
-                // loses a race: the guard unlocks in `drop` before its `Arc` goes, on
-                // another thread, and `try_unwrap` then failed and threw the connection away.
-                let PooledStream { stream: s, idle_done } = s;
-                if pingora_timeout::timeout(IDLE_RELEASE_WAIT, idle_done.notified())
-                    .await
-                    .is_err()
+                // Wait for the idle poll to release it, then take the stream out from under
+                // the lock, leaving a placeholder. (0.9.1 `Arc::try_unwrap`ped it instead,
+                // which loses a race: the idle poll's guard unlocks in `drop` before its own
+                // `Arc` goes, on another thread, and the connection was thrown away.)
+                let mut stream = {
+                    let mut guard = s.lock().await;
+                    std::mem::replace(&mut *guard, Box::new(released::Released) as Stream)
+                };
+                // test_reusable_stream: we assume server would never actively send data
+                // first on an idle stream.
+                #[cfg(unix)]
+                if stream_matches_peer(&stream, peer)
+                    && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                 {
-                    let _ = s.lock().await;
+                    Some(stream)
+                } else {
+                    None
                 }
-                match Arc::try_unwrap(s) {
-                    Ok(l) => {
-                        let mut stream = l.into_inner();
-                        // test_reusable_stream: we assume server would never actively send data
-                        // first on an idle stream.
-                        #[cfg(unix)]
-                        if stream_matches_peer(&stream, peer)
-                            && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
-                        {
-                            Some(stream)
-                        } else {
-                            None
-                        }
-                        #[cfg(windows)]
-                        {
-                            use std::os::windows::io::{AsRawSocket, RawSocket};
-                            struct WrappedRawSocket(RawSocket);
-                            impl AsRawSocket for WrappedRawSocket {
-                                fn as_raw_socket(&self) -> RawSocket {
-                                    self.0
-                                }
-                            }
-                            if peer.matches_sock(WrappedRawSocket(stream.id() as RawSocket))
-                                && test_reusable_stream(
-                                    &mut stream,
-                                    &self.unexpected_data_conn_count,
-                                )
-                            {
-                                Some(stream)
-                            } else {
-                                None
-                            }
+                #[cfg(windows)]
+                {
+                    use std::os::windows::io::{AsRawSocket, RawSocket};
+                    struct WrappedRawSocket(RawSocket);
+                    impl AsRawSocket for WrappedRawSocket {
+                        fn as_raw_socket(&self) -> RawSocket {
+                            self.0
                         }
                     }
-                    Err(_) => {
-                        // Nothing an operator can act on: a new connection is made instead.
-                        debug!("failed to acquire reusable stream");
+                    if peer.matches_sock(WrappedRawSocket(stream.id() as RawSocket))
+                        && test_reusable_stream(
+                            &mut stream,
+                            &self.unexpected_data_conn_count,
+                        )
+                    {
+                        Some(stream)
+                    } else {
                         None
                     }
                 }
@@ -342,18 +321,13 @@ impl TransportConnector {
         debug!("Try to keepalive client session");
         let stream = Arc::new(Mutex::new(stream));
         let locked_stream = stream.clone().try_lock_owned().unwrap(); // safe as we just created it
-        let idle_done = Arc::new(tokio::sync::Notify::new());
-        let pooled = PooledStream {
-            stream,
-            idle_done: idle_done.clone(),
-        };
-        let (notify_close, watch_use) = self.connection_pool.put(&meta, pooled);
+        let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
         let idle_meta = IdleConnection::new(meta);
         let pool = self.connection_pool.clone(); //clone the arc
         let keepalive_pool_callback = self.keepalive_pool_callback.clone();
         let rt = pingora_runtime::current_handle();
         rt.spawn(async move {
-            let evicted = pool
+            if pool
                 .idle_poll(
                     locked_stream,
                     &idle_meta.connection,
@@ -361,10 +335,8 @@ impl TransportConnector {
                     notify_close,
                     watch_use,
                 )
-                .await;
-            // `idle_poll` consumed the guard: the stream is the taker's alone now.
-            idle_done.notify_one();
-            if evicted {
+                .await
+            {
                 if let Some(callback) = keepalive_pool_callback {
                     callback(idle_meta.elapsed());
                 }
