@@ -96,25 +96,14 @@ impl AdminApp {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
-        let record = AccessRecord {
-            request_id: request_id.to_str().unwrap_or("-"),
-            trace_id: None,
+        let record = AccessRecord::refused(
+            request_id.to_str().unwrap_or("-"),
             client_ip,
-            method: method.as_str(),
-            path,
-            route: Some("admin"),
-            upstream: None,
-            endpoint: None,
-            status: reject.status,
-            code: Some(reject.code.as_str()),
-            shadow: &[],
-            bytes_in: 0,
-            bytes_out: body.len() as u64,
-            duration: start.elapsed(),
-            upstream_time: None,
-            retries: 0,
-            user_agent: None,
-        };
+            (method.as_str(), path),
+            Some("admin"),
+            reject,
+            (body.len() as u64, start.elapsed()),
+        );
         access_log::admin(&self.shared.policy.load().logging, &record);
         response
     }

@@ -101,7 +101,7 @@ fn the_app_is_told_who_asked() {
         );
         assert_eq!(answer.status, 200, "{proto:?}");
         let seen = up.last();
-        let authority = p.url("").split("://").nth(1).unwrap_or("").to_string();
+        let authority = p.authority();
         assert_eq!(seen.headers["host"], authority.as_str(), "{proto:?}");
         assert_eq!(
             seen.headers["x-forwarded-host"],

@@ -24,11 +24,9 @@ fn idle_h2_connections_are_sent_away_and_closed() {
     for proto in [Proto::H2c, Proto::H2Tls] {
         let up = RecordingUpstream::start();
         let p = proto.start(&yaml(&up), &[]);
-        let url = p.url("");
-        let authority = url.split("://").nth(1).unwrap_or("");
-        let tls = proto == Proto::H2Tls;
+        let authority = p.authority();
         for requests in [0, 2] {
-            let ended = h2_client::until_closed(p.addr, tls, authority, requests, GUARD);
+            let ended = h2_client::until_closed(p.addr, p.tls(), &authority, requests, GUARD);
             assert_eq!(ended, Ok(()), "{proto:?} after {requests} requests");
         }
         assert_eq!(up.hits(), 2, "{proto:?}");

@@ -25,10 +25,8 @@ fn a_stalled_h2_stream_is_reset_and_logged() {
     for proto in [Proto::H2c, Proto::H2Tls] {
         let up = RecordingUpstream::start();
         let p = proto.start(&yaml(&up), &[]);
-        let url = p.url("");
-        let authority = url.split("://").nth(1).unwrap_or("");
-        let tls = proto == Proto::H2Tls;
-        let ended = h2_client::stalled(p.addr, tls, authority, LARGE, GUARD);
+        let (authority, tls) = (p.authority(), p.tls());
+        let ended = h2_client::stalled(p.addr, tls, &authority, LARGE, GUARD);
         assert!(
             ended.as_ref().is_err_and(|e| e.starts_with("200")),
             "{proto:?}: the stalled stream was not reset: {ended:?}"
@@ -38,7 +36,7 @@ fn a_stalled_h2_stream_is_reset_and_logged() {
             .expect("the stalled exchange is logged");
         assert!(logged.contains("\"status\":200"), "{logged}");
         // The connection serves on: only the stalled stream ended.
-        assert_eq!(h2_client::in_a_row(p.addr, tls, authority, &["/"]), [200]);
+        assert_eq!(p.in_a_row(&["/"]), [200]);
     }
 }
 

@@ -224,29 +224,22 @@ async fn refuse(stream: &mut Stream, shared: &Shared, reject: Reject, head: &[u8
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             crate::guards::forwarded::canonical,
         );
-    let record = AccessRecord {
-        request_id: request_id.to_str().unwrap_or("-"),
-        trace_id: None,
-        client_ip,
-        method: req.method.unwrap_or("-"),
-        path: req.path.map_or("-", |p| p.split('?').next().unwrap_or(p)),
-        route: None,
-        upstream: None,
-        endpoint: None,
-        status: reject.status,
-        code: Some(reject.code.as_str()),
-        shadow: &[],
-        bytes_in: 0,
-        bytes_out: if matches!(sent, Ok(true)) {
-            body.len() as u64
-        } else {
-            0
-        },
-        duration: start.elapsed(),
-        upstream_time: None,
-        retries: 0,
-        user_agent: None,
+    let bytes_out = if matches!(sent, Ok(true)) {
+        body.len() as u64
+    } else {
+        0
     };
+    let record = AccessRecord::refused(
+        request_id.to_str().unwrap_or("-"),
+        client_ip,
+        (
+            req.method.unwrap_or("-"),
+            req.path.map_or("-", |p| p.split('?').next().unwrap_or(p)),
+        ),
+        None,
+        &reject,
+        (bytes_out, start.elapsed()),
+    );
     access_log::finish(&shared.metrics, &policy.logging, &record);
 }
 

@@ -119,6 +119,39 @@ pub struct AccessRecord<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+impl<'a> AccessRecord<'a> {
+    /// A request Rampart answered before any route or app was involved (the front door, the
+    /// admin listener): only what was read of it, its refusal, and what was sent.
+    pub fn refused(
+        request_id: &'a str,
+        client_ip: IpAddr,
+        (method, path): (&'a str, &'a str),
+        route: Option<&'a str>,
+        reject: &'a crate::reject::Reject,
+        (bytes_out, duration): (u64, Duration),
+    ) -> AccessRecord<'a> {
+        AccessRecord {
+            request_id,
+            trace_id: None,
+            client_ip,
+            method,
+            path,
+            route,
+            upstream: None,
+            endpoint: None,
+            status: reject.status,
+            code: Some(reject.code.as_str()),
+            shadow: &[],
+            bytes_in: 0,
+            bytes_out,
+            duration,
+            upstream_time: None,
+            retries: 0,
+            user_agent: None,
+        }
+    }
+}
+
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }

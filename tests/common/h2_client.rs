@@ -6,6 +6,33 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// A connection, cleartext or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Runs `exchange` on a fresh connection to `addr` (TLS with ALPN h2 when `tls`), in a
+/// runtime of its own; the scheme for the requests' URIs comes with the connection.
+fn on_connection<T>(
+    addr: SocketAddr,
+    tls: bool,
+    exchange: impl AsyncFnOnce(Box<dyn Io>, &'static str) -> T,
+) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        if tls {
+            let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+            let stream = connector().connect(name, tcp).await.expect("TLS handshake");
+            exchange(Box::new(stream), "https").await
+        } else {
+            exchange(Box::new(tcp), "http").await
+        }
+    })
+}
+
 /// GETs `paths` in a row on one HTTP/2 connection to `addr`, each sent the moment the head
 /// of the answer before it has arrived (its body is read meanwhile): their statuses (0 for
 /// a stream that failed).
@@ -44,22 +71,9 @@ pub fn until_closed(
     requests: usize,
     guard: std::time::Duration,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let wait = async {
-            if tls {
-                let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-                let stream = connector().connect(name, tcp).await.expect("TLS handshake");
-                idle_after(stream, "https", authority, requests).await
-            } else {
-                idle_after(tcp, "http", authority, requests).await
-            }
-        };
-        match tokio::time::timeout(guard, wait).await {
+    on_connection(addr, tls, async |io, scheme| {
+        let ended = idle_after(io, scheme, authority, requests);
+        match tokio::time::timeout(guard, ended).await {
             Ok(ended) => ended,
             Err(_) => Err(format!("still open after {guard:?}")),
         }
@@ -92,19 +106,8 @@ where
 }
 
 fn run(addr: SocketAddr, tls: bool, authority: &str, requests: Requests<'_>) -> Vec<u16> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        if tls {
-            let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-            let stream = connector().connect(name, tcp).await.expect("TLS handshake");
-            exchange(stream, "https", authority, requests).await
-        } else {
-            exchange(tcp, "http", authority, requests).await
-        }
+    on_connection(addr, tls, async |io, scheme| {
+        exchange(io, scheme, authority, requests).await
     })
 }
 
@@ -216,19 +219,8 @@ pub fn stalled(
     path: &str,
     guard: std::time::Duration,
 ) -> Result<u16, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        if tls {
-            let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-            let stream = connector().connect(name, tcp).await.expect("TLS handshake");
-            stall(stream, "https", authority, path, guard).await
-        } else {
-            stall(tcp, "http", authority, path, guard).await
-        }
+    on_connection(addr, tls, async |io, scheme| {
+        stall(io, scheme, authority, path, guard).await
     })
 }
 

@@ -127,11 +127,21 @@ impl Answer {
 }
 
 impl Served {
-    pub fn url(&self, path: &str) -> String {
+    /// `host:port` as the client names it (the URL's authority).
+    pub fn authority(&self) -> String {
         match self.proto {
-            Proto::H2Tls => format!("https://localhost:{}{path}", self.process.addr.port()),
-            _ => format!("http://{}{path}", self.process.addr),
+            Proto::H2Tls => format!("localhost:{}", self.process.addr.port()),
+            _ => self.process.addr.to_string(),
         }
+    }
+
+    pub fn tls(&self) -> bool {
+        self.proto == Proto::H2Tls
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.tls() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.authority())
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -141,10 +151,13 @@ impl Served {
     /// HTTP/2 only: a GET with `headers` sent exactly as given (curl tidies some values).
     pub fn h2_get(&self, path: &str, headers: &[(&str, &str)]) -> u16 {
         assert!(self.proto.is_h2(), "an HTTP/2 exchange");
-        let url = self.url("");
-        let authority = url.split("://").nth(1).unwrap_or("");
-        let tls = self.proto == Proto::H2Tls;
-        super::h2_client::get(self.process.addr, tls, authority, path, headers)
+        super::h2_client::get(
+            self.process.addr,
+            self.tls(),
+            &self.authority(),
+            path,
+            headers,
+        )
     }
 
     /// GETs `paths` one after the other, each sent the moment the head of the answer
@@ -153,10 +166,8 @@ impl Served {
     /// statuses (0: no answer).
     pub fn in_a_row(&self, paths: &[&str]) -> Vec<u16> {
         if self.proto.is_h2() {
-            let url = self.url("");
-            let authority = url.split("://").nth(1).unwrap_or("");
-            let tls = self.proto == Proto::H2Tls;
-            return super::h2_client::in_a_row(self.process.addr, tls, authority, paths);
+            let (addr, authority) = (self.process.addr, self.authority());
+            return super::h2_client::in_a_row(addr, self.tls(), &authority, paths);
         }
         let mut open = Vec::new();
         let statuses = paths
