@@ -343,3 +343,22 @@ fn a_busy_neighbour_file_does_not_starve_reloads() {
     assert!(reloaded, "the edit waited for the neighbour to stop");
     assert_eq!(status(&p, "/"), 200);
 }
+
+/// The client deadlines are reloadable (HTTP/1.1 follows at once; HTTP/2 connections keep
+/// the ones their listener started with, which the reload says): the reload is applied.
+#[test]
+fn client_deadlines_reload() {
+    let up = RecordingUpstream::start();
+    let base = cfg(up.addr, "3/hour", 1000, false);
+    let p = start(&base);
+    p.rewrite_config(&base.replace(
+        "routes:\n",
+        "client:\n  header_timeout: 3s\n  idle_timeout: 5s\n  max_header_bytes: 512KiB\nroutes:\n",
+    ));
+    let (code, body) = p.reload(Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["generation"], 2);
+    assert!(p
+        .wait_for_log(|l| l.contains("HTTP/2 connections only after a restart"))
+        .is_some());
+}

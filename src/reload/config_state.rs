@@ -75,6 +75,12 @@ impl FixedSettings {
         note(self.threads != new.threads, "threads");
         note(self.tls != new.tls, "tls");
         note(self.h2c != new.h2c, "h2c");
+        out
+    }
+
+    /// What a reload applies only in part (it is not refused): one warning each.
+    pub fn partly_applied(&self, new: &FixedSettings) -> Vec<String> {
+        let mut out = Vec::new();
         if new.h2_deadlines != self.h2_deadlines {
             out.push(
                 "client.header_timeout/idle_timeout: changed; HTTP/1.1 connections follow at once, \
@@ -163,14 +169,27 @@ mod tests {
             h2_header_list: 1024,
             ..a.clone()
         };
-        assert!(a.changes(&smaller).is_empty(), "lowering needs no restart");
+        assert!(
+            a.partly_applied(&smaller).is_empty(),
+            "lowering needs no restart"
+        );
         let larger = FixedSettings {
             h2_header_list: 1 << 20,
             ..a.clone()
         };
-        let changes = a.changes(&larger);
-        assert_eq!(changes.len(), 1);
-        assert!(changes[0].contains("65536 bytes"), "{changes:?}");
+        assert!(a.changes(&larger).is_empty(), "the reload is not refused");
+        let warnings = a.partly_applied(&larger);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("65536 bytes"), "{warnings:?}");
+        let deadlines = FixedSettings {
+            h2_deadlines: (std::time::Duration::from_secs(1), std::time::Duration::ZERO),
+            ..a.clone()
+        };
+        assert!(
+            a.changes(&deadlines).is_empty(),
+            "the reload is not refused"
+        );
+        assert_eq!(a.partly_applied(&deadlines).len(), 1);
     }
 
     #[test]

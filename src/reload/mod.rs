@@ -57,12 +57,16 @@ fn load_and_compile(shared: &Shared, path: &Path) -> Result<(LoadedConfig, Polic
         load_file(path).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let file = loaded.file.clone();
     let fixed = shared.config.fixed();
-    let changes = fixed.changes(&FixedSettings::of(&loaded.config));
+    let new_fixed = FixedSettings::of(&loaded.config);
+    let changes = fixed.changes(&new_fixed);
     if !changes.is_empty() {
         return Err(changes
             .into_iter()
             .map(|c| format!("{file}: {c}"))
             .collect());
+    }
+    for warning in fixed.partly_applied(&new_fixed) {
+        tracing::warn!(file = %file, "{warning}");
     }
     let current = shared.policy.load_full();
     // SPEC §3: the generation counts content changes, not reloads (an unchanged file is
