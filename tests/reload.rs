@@ -362,3 +362,40 @@ fn client_deadlines_reload() {
         .wait_for_log(|l| l.contains("HTTP/2 connections only after a restart"))
         .is_some());
 }
+
+/// SPEC 0.3 §3: a schema file a route names is reloaded like the config when it changes
+/// (the generation keeps following the config file itself).
+#[test]
+fn a_changed_schema_file_is_reloaded() {
+    let up = RecordingUpstream::start();
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  admin_token: {TOKEN}\n\
+upstreams:\n  app:\n    endpoints: [\"{}\"]\n\
+routes:\n  - {{ name: orders, match: {{ path_prefix: /orders }}, upstream: app, json_schema: schemas/order.json }}\n",
+        up.addr
+    );
+    let loose = r#"{"type":"object"}"#;
+    let strict = r#"{"type":"object","required":["qty"]}"#;
+    let p = start_with_files(&yaml, &[("schemas/order.json", loose)]);
+    let post = || {
+        client()
+            .post(p.url("/orders"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(), 200);
+    let schema = p.dir.path().join("schemas/order.json");
+    let tmp = p.dir.path().join("schemas/.order.json.tmp");
+    std::fs::write(&tmp, strict).unwrap();
+    std::fs::rename(&tmp, &schema).unwrap();
+    assert!(
+        eventually(|| post() == 422),
+        "the new schema was not loaded"
+    );
+    assert_eq!(generation(&p), 1, "the generation follows the config file");
+    assert!(metric(&p, "rampart_config_reloads_total{result=\"success\"}").unwrap_or(0.0) >= 2.0);
+}

@@ -14,6 +14,7 @@ use crate::guards::security_headers::HeaderSet;
 use crate::guards::trace::TracePolicy;
 mod dependency;
 mod route;
+pub mod schema_files;
 pub mod tls;
 mod upstream;
 pub use dependency::{DependencyPolicy, DependencyState, DependencyStatus, Probe};
@@ -53,6 +54,8 @@ pub struct Policy {
     pub tracing: TracePolicy,
     /// `server.tls`: the certificate served to new handshakes.
     pub tls_cert: Option<Arc<tls::TlsPolicy>>,
+    /// The JSON Schema files the routes name, as compiled (the reload watcher follows them).
+    pub schema_files: schema_files::SchemaFiles,
     /// Whether the public listener terminates TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
     /// `rate_limit_store.kind: redis`: limits are counted there instead of in memory.
@@ -196,6 +199,7 @@ impl Policy {
                 None => None,
             },
             tls: c.server.tls.is_some(),
+            schema_files: schema_files::SchemaFiles::of(loaded),
             shared_limits,
             headers: global.headers,
             cors: global.cors,

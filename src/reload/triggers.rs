@@ -84,21 +84,24 @@ impl ReloadTriggers {
             .is_some_and(|tls| tls.files_changed())
     }
 
-    /// Also watches the folders of the TLS certificate and key (a Secret volume elsewhere).
-    fn watch_certificate(&self, watcher: &mut Option<notify::RecommendedWatcher>) {
-        let (Some(watcher), Some(tls)) = (watcher.as_mut(), &self.shared.policy.load().tls_cert)
-        else {
+    /// Also watches the folders of the files the config names: the TLS certificate and key
+    /// (a Secret volume elsewhere) and the routes' JSON Schemas.
+    fn watch_named_files(&self, watcher: &mut Option<notify::RecommendedWatcher>) {
+        let Some(watcher) = watcher.as_mut() else {
             return;
         };
-        for file in &tls.files {
+        let policy = self.shared.policy.load();
+        let tls_files = policy.tls_cert.as_ref().map_or(&[][..], |t| &t.files[..]);
+        for file in tls_files.iter().chain(policy.schema_files.paths()) {
             if let Err(e) = watcher.watch(folder_of(file), RecursiveMode::NonRecursive) {
-                tracing::warn!(error = %e, file = %file.display(), "cannot watch the TLS files' folder; reload with SIGHUP or POST /-/reload after renewing");
+                tracing::warn!(error = %e, file = %file.display(), "cannot watch this file's folder; reload with SIGHUP or POST /-/reload after changing it");
             }
         }
     }
 
     /// Whether an event on `paths` can concern what a reload reads: the config file, its
-    /// `..data` link (a ConfigMap or Secret volume swaps it), the TLS certificate and key.
+    /// `..data` link (a ConfigMap or Secret volume swaps it), the TLS certificate and key,
+    /// the routes' JSON Schemas.
     /// Other files sharing a folder — an access log beside the config — are not looked at,
     /// however often they are written (0.2 waited for the whole folder to go quiet).
     fn concerns_us(&self, paths: &[std::path::PathBuf]) -> bool {
@@ -108,6 +111,7 @@ impl ReloadTriggers {
         paths.iter().any(|path| {
             path == config
                 || tls_files.iter().any(|f| f == path)
+                || policy.schema_files.paths().any(|f| f == path)
                 || path.file_name().is_some_and(|n| n == "..data")
         })
     }
@@ -158,7 +162,7 @@ impl BackgroundService for ReloadTriggers {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let (tx, mut events) = mpsc::unbounded_channel();
         let mut watcher = self.watch(tx);
-        self.watch_certificate(&mut watcher);
+        self.watch_named_files(&mut watcher);
         // A change made between the first load and the watch taking hold has no event of
         // its own: look once now.
         self.look(&mut watcher).await;
@@ -211,11 +215,15 @@ impl ReloadTriggers {
     async fn look(&self, watcher: &mut Option<notify::RecommendedWatcher>) {
         if self.shared.policy.load().watch_config && self.file_changed() {
             self.reload("file").await;
-            self.watch_certificate(watcher);
+            self.watch_named_files(watcher);
         } else if self.certificate_changed() {
             // cert-manager renewed the Secret: a reload re-reads and checks it.
             self.reload("certificate").await;
-            self.watch_certificate(watcher);
+            self.watch_named_files(watcher);
+        } else if self.shared.policy.load().schema_files.changed() {
+            // A schema a route names changed: reloaded like the config (SPEC 0.3 §3).
+            self.reload("schema").await;
+            self.watch_named_files(watcher);
         }
     }
 }
