@@ -17,11 +17,8 @@ use crate::front::client_stream::ClientStream;
 use crate::front::Handover;
 use crate::guards::forwarded::mint_request_id;
 use crate::guards::rate_limit::feature as rate_limit;
-use crate::pipeline::{self, Step};
-use crate::policy::Policy;
-use crate::reject::Reject;
+use crate::pipeline::Step;
 use crate::state::Shared;
-use crate::upstream::breaker::feature as breaker;
 use crate::upstream::response_check;
 use crate::upstream::retry::Reason;
 use async_trait::async_trait;
@@ -36,7 +33,6 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use verdict::Verdict;
 
 /// One step of `request_filter`: the verdict is applied, and an answered request ends there.
 macro_rules! decide {
@@ -54,73 +50,6 @@ fn no_route() -> Box<Error> {
 
 pub struct RampartProxy {
     pub shared: Arc<Shared>,
-}
-
-impl RampartProxy {
-    /// The app's final response head (`None`: malformed) to the breaker, before the answer
-    /// is released.
-    fn breaker_at_response_head(&self, ctx: &mut Ctx, status: Option<u16>) {
-        if let Some((upstream, slice)) = ctx.breaker_parts() {
-            let metrics = &self.shared.metrics;
-            breaker::on_response_head(upstream, status, Instant::now(), metrics, slice);
-        }
-    }
-
-    /// One step of `pipeline::Step::ORDER`: its feature's decision, as a verdict.
-    async fn step(
-        &self,
-        step: Step,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        policy: &Policy,
-    ) -> Result<Verdict> {
-        if step == Step::Route {
-            return Ok(self.route(session, ctx, policy));
-        }
-        let route = ctx
-            .route
-            .and_then(|i| policy.routes.get(i))
-            .ok_or_else(no_route)?;
-        let upstream = &policy.upstreams[route.upstream];
-        let refuse = |checked: std::result::Result<(), Reject>| {
-            checked.err().map_or(Verdict::Pass, Verdict::Refuse)
-        };
-        Ok(match step {
-            Step::Route => Verdict::Pass,
-            Step::IpRules => refuse(pipeline::ip_rules(route, &ctx.facts)),
-            Step::WebSocket => Self::websocket(session, ctx, route),
-            Step::Preflight => Self::cors_preflight(session, ctx, policy),
-            Step::RateLimits => {
-                let req = session.req_header();
-                let store = policy.shared_limits.as_deref();
-                let metrics = &self.shared.metrics;
-                refuse(
-                    rate_limit::on_head(
-                        &route.rate_limits,
-                        &route.name,
-                        &ctx.facts,
-                        &req.headers,
-                        req.uri.query(),
-                        store,
-                        metrics,
-                        &mut ctx.rate_limit,
-                    )
-                    .await,
-                )
-            }
-            Step::DeclaredSize => refuse(pipeline::declared_size(route, &ctx.facts)),
-            Step::ContentType => refuse(pipeline::content_type(route, &ctx.facts)),
-            Step::Breaker => {
-                let metrics = &self.shared.metrics;
-                let gate = breaker::on_head(upstream, Instant::now(), metrics, &mut ctx.breaker);
-                gate.err().map_or(Verdict::Pass, Verdict::Degrade)
-            }
-            Step::Admission => Self::admission(session, ctx, upstream).await?,
-            Step::ReadAhead => Self::read_ahead(session, ctx, policy, route).await?,
-            Step::Schema => Self::json_schema(ctx, route),
-            Step::Uploads => Self::uploads(ctx, route).await,
-        })
-    }
 }
 
 #[async_trait]

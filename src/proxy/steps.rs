@@ -4,18 +4,21 @@
 //! feature is written.
 
 use super::verdict::Verdict;
-use super::{Ctx, RampartProxy};
+use super::{no_route, Ctx, RampartProxy};
 use crate::front::client_stream::{ClientStream, Plan, ReadAhead};
+use crate::guards::rate_limit::feature as rate_limit;
 use crate::guards::{body, cors, schema, uploads};
-use crate::pipeline;
+use crate::pipeline::{self, Step};
 use crate::policy::{Policy, RoutePolicy, UpstreamPolicy};
 use crate::reject::{Code, Reject};
 use crate::request::rules;
 use crate::upstream::admission::{retry_after_secs, Refusal};
+use crate::upstream::breaker::feature as breaker;
 use http::header::HeaderValue;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
+use std::time::Instant;
 
 impl RampartProxy {
     /// Route (404/405) on the normalized path; CORS applies from here on, so that a refusal
@@ -219,5 +222,72 @@ impl RampartProxy {
             // An h2 body needs no length header: the stream says whether one follows.
             ctx.facts.has_body = !session.as_mut().is_body_empty();
         }
+    }
+}
+
+impl RampartProxy {
+    /// The app's final response head (`None`: malformed) to the breaker, before the answer
+    /// is released.
+    pub(super) fn breaker_at_response_head(&self, ctx: &mut Ctx, status: Option<u16>) {
+        if let Some((upstream, slice)) = ctx.breaker_parts() {
+            let metrics = &self.shared.metrics;
+            breaker::on_response_head(upstream, status, Instant::now(), metrics, slice);
+        }
+    }
+
+    /// One step of `pipeline::Step::ORDER`: its feature's decision, as a verdict.
+    pub(super) async fn step(
+        &self,
+        step: Step,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        policy: &Policy,
+    ) -> Result<Verdict> {
+        if step == Step::Route {
+            return Ok(self.route(session, ctx, policy));
+        }
+        let route = ctx
+            .route
+            .and_then(|i| policy.routes.get(i))
+            .ok_or_else(no_route)?;
+        let upstream = &policy.upstreams[route.upstream];
+        let refuse = |checked: std::result::Result<(), Reject>| {
+            checked.err().map_or(Verdict::Pass, Verdict::Refuse)
+        };
+        Ok(match step {
+            Step::Route => Verdict::Pass,
+            Step::IpRules => refuse(pipeline::ip_rules(route, &ctx.facts)),
+            Step::WebSocket => Self::websocket(session, ctx, route),
+            Step::Preflight => Self::cors_preflight(session, ctx, policy),
+            Step::RateLimits => {
+                let req = session.req_header();
+                let store = policy.shared_limits.as_deref();
+                let metrics = &self.shared.metrics;
+                refuse(
+                    rate_limit::on_head(
+                        &route.rate_limits,
+                        &route.name,
+                        &ctx.facts,
+                        &req.headers,
+                        req.uri.query(),
+                        store,
+                        metrics,
+                        &mut ctx.rate_limit,
+                    )
+                    .await,
+                )
+            }
+            Step::DeclaredSize => refuse(pipeline::declared_size(route, &ctx.facts)),
+            Step::ContentType => refuse(pipeline::content_type(route, &ctx.facts)),
+            Step::Breaker => {
+                let metrics = &self.shared.metrics;
+                let gate = breaker::on_head(upstream, Instant::now(), metrics, &mut ctx.breaker);
+                gate.err().map_or(Verdict::Pass, Verdict::Degrade)
+            }
+            Step::Admission => Self::admission(session, ctx, upstream).await?,
+            Step::ReadAhead => Self::read_ahead(session, ctx, policy, route).await?,
+            Step::Schema => Self::json_schema(ctx, route),
+            Step::Uploads => Self::uploads(ctx, route).await,
+        })
     }
 }
