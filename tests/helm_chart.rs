@@ -1,26 +1,21 @@
 //! charts/rampart: `helm lint`, `helm template` and the Kubernetes schemas
 //! (kubernetes-validate) for every values file in `charts/rampart/ci/` (the chart's defaults
-//! among them), the rendered config accepted by `rampart check`, and what each file adds.
+//! among them), the rendered config accepted by `rampart check`, and what each file adds;
+//! the conventions users of other charts expect (tests/helm_conventions.rs).
 mod common;
+use common::pods::assert_no_side_door;
 use common::tools::{documents, root, run, tool};
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 const TOKEN: &str = "k8s-chart-9f8e7d6c5b4a3210ffeeddccbbaa";
 
-/// charts/rampart, its dependency built once (it is built on charts/rampart-sidecar).
-pub fn chart() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let chart = root().join("charts/rampart");
-        run(Command::new(tool("helm"))
-            .args(["dependency", "build"])
-            .arg(&chart));
-        chart
-    })
+/// charts/rampart as checked out: its library dependency (charts/rampart-sidecar) is linked
+/// into its charts/ folder, so no `helm dependency build` comes first.
+pub fn chart() -> PathBuf {
+    root().join("charts/rampart")
 }
 
 fn helm_template(args: &[&str]) -> std::process::Output {
@@ -121,7 +116,12 @@ fn every_ci_values_file_lints_renders_validates_and_its_config_is_accepted() {
             .expect("rampart");
         assert_eq!(rampart["readinessProbe"]["httpGet"]["path"], "/readyz");
         assert_eq!(rampart["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(
+            rampart["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(pod["automountServiceAccountToken"], false);
         let service = of_kind(&docs, "Service")
             .into_iter()
             .find(|s| s["metadata"]["name"] == "demo-rampart")
@@ -132,6 +132,10 @@ fn every_ci_values_file_lints_renders_validates_and_its_config_is_accepted() {
             "default" => {
                 assert!(config.contains("legacy-api.default.svc.cluster.local:8000"));
                 assert!(all.iter().all(|c| c["name"] != "app"));
+                assert!(
+                    of_kind(&docs, "NetworkPolicy").is_empty(),
+                    "auto: sidecar only"
+                );
                 // A token generated so production renders with nothing given.
                 assert_eq!(secrets.len(), 1);
                 assert!(config.contains("admin_token: ${RAMPART_ADMIN_TOKEN}"));
@@ -146,11 +150,19 @@ fn every_ci_values_file_lints_renders_validates_and_its_config_is_accepted() {
                 assert!(app["lifecycle"]["preStop"].is_object());
                 assert_eq!(app["volumeMounts"][0]["name"], "uploads");
                 assert_eq!(pod["serviceAccountName"], "legacy-api");
+                let template = &of_kind(&docs, "Deployment")[0]["spec"]["template"];
+                assert_no_side_door(&docs, template);
             }
             "sidecar-native-monitored" => {
                 assert_eq!(pod["initContainers"][0]["name"], "rampart");
                 assert_eq!(pod["initContainers"][0]["restartPolicy"], "Always");
                 assert_eq!(of_kind(&docs, "ServiceMonitor").len(), 1);
+                let monitor = &of_kind(&docs, "PodMonitor")[0]["spec"];
+                assert_eq!(monitor["podMetricsEndpoints"][0]["port"], "rampart-admin");
+                assert_eq!(
+                    monitor["selector"]["matchLabels"]["app.kubernetes.io/instance"],
+                    "demo"
+                );
                 let rule = &of_kind(&docs, "PrometheusRule")[0];
                 let shipped =
                     std::fs::read_to_string(root().join("deploy/prometheus/rules.yml")).unwrap();
@@ -168,6 +180,8 @@ fn every_ci_values_file_lints_renders_validates_and_its_config_is_accepted() {
             }
             "standalone-full" => {
                 assert!(secrets.is_empty(), "the existing Secret is used");
+                assert_eq!(pod["imagePullSecrets"][0]["name"], "regcred");
+                assert_eq!(pod["priorityClassName"], "edge-critical");
                 assert!(config.contains("cert_file: /etc/rampart-tls/tls.crt"));
                 assert!(config.contains("min_version: \"1.3\""));
                 let env = rampart["env"].as_array().unwrap();

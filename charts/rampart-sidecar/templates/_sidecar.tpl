@@ -1,6 +1,8 @@
 {{/*
 Rampart as a sidecar, for any chart's pod. Every template takes one dict:
-  (dict "rampart" <values under your `rampart:` key> "name" <a base name for the ConfigMap>)
+  (dict "rampart" <values under your `rampart:` key> "name" <a base name for the ConfigMap>
+        "kubeVersion" .Capabilities.KubeVersion.Version   <- decides native: auto
+        "selector" <your pod's matchLabels>)              <- networkpolicy and podmonitor only
 See this chart's README for the keys. charts/rampart renders its own pod with these too.
 */}}
 
@@ -13,7 +15,9 @@ ports:
   public: 8080
   admin: 9901
 upstream: 127.0.0.1:8000
-native: true
+# auto: a native sidecar (an init container with restartPolicy: Always) where the cluster is
+# 1.29 or newer (the caller's kubeVersion), a plain container elsewhere; true/false force it.
+native: auto
 config: {}
 adminToken:
   existingSecret: ""
@@ -29,9 +33,19 @@ securityContext:
   runAsUser: 65532
   runAsGroup: 65532
   capabilities: { drop: [ALL] }
+  seccompProfile: { type: RuntimeDefault }
 extraEnv: []
 envFrom: []
 extraVolumeMounts: []
+# rampart.sidecar.networkpolicy: who reaches Rampart's ports; nothing else reaches the pod.
+networkPolicy:
+  publicFrom: []
+  adminFrom:
+    - namespaceSelector:
+        matchLabels: { kubernetes.io/metadata.name: monitoring }
+podMonitor:
+  interval: 30s
+  labels: {}
 {{- end -}}
 
 {{/* The caller's values over the defaults (maps merged, lists replaced), as YAML. */}}
@@ -89,13 +103,33 @@ data:
     {{- include "rampart.sidecar.config" . | nindent 4 }}
 {{- end -}}
 
-{{/* The Rampart container (as an init container with restartPolicy: Always unless native: false). */}}
+{{/* "true" when Rampart runs as a native sidecar: native: true, or auto on Kubernetes >= 1.29
+(pods with a restartPolicy on an init container stay in Init on older clusters). */}}
+{{- define "rampart.sidecar.native" -}}
+{{- $r := include "rampart.sidecar.values" . | fromYaml -}}
+{{- $native := toString $r.native -}}
+{{- $kube := default "" .kubeVersion -}}
+{{- $supported := and $kube (semverCompare ">=1.29-0" $kube) -}}
+{{- if not (has $native (list "auto" "true" "false")) -}}
+{{- fail (printf "rampart.native must be auto, true or false, not %q" $native) -}}
+{{- end -}}
+{{- if and (eq $native "auto") (not $kube) -}}
+{{- fail "rampart-sidecar: native: auto needs \"kubeVersion\" .Capabilities.KubeVersion.Version in the dict you pass (or set rampart.native: true or false)" -}}
+{{- end -}}
+{{- if and (eq $native "true") $kube (not $supported) -}}
+{{- fail (printf "rampart.native: true needs Kubernetes 1.29 or newer (native sidecars); this cluster is %s: use native: auto or false" $kube) -}}
+{{- end -}}
+{{- if or (eq $native "true") (and (eq $native "auto") $supported) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Rampart container: in initContainers with restartPolicy: Always when
+rampart.sidecar.native says so, else in containers. */}}
 {{- define "rampart.sidecar.container" -}}
 {{- $r := include "rampart.sidecar.values" . | fromYaml -}}
 name: rampart
 image: "{{ $r.image.repository }}:{{ $r.image.tag }}"
 imagePullPolicy: {{ $r.image.pullPolicy }}
-{{- if $r.native }}
+{{- if include "rampart.sidecar.native" . }}
 restartPolicy: Always
 {{- end }}
 args: ["--config", "/etc/rampart/rampart.yaml"]
@@ -168,4 +202,65 @@ volumeMounts:
   secret:
     secretName: {{ $r.tls.secretName }}
 {{- end }}
+{{- end -}}
+
+
+{{/* No side door: ingress to the pod only on Rampart's public port (from publicFrom, anyone
+when empty) and admin port (from adminFrom). The app's own port is reachable only from
+inside the pod. The kubelet's probes are not subject to NetworkPolicy. */}}
+{{- define "rampart.sidecar.networkpolicy" -}}
+{{- $r := include "rampart.sidecar.values" . | fromYaml -}}
+{{- if not .selector }}
+{{- fail "rampart.sidecar.networkpolicy needs \"selector\": your pod's matchLabels" }}
+{{- end }}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "rampart.sidecar.configMapName" . }}
+  labels:
+    app.kubernetes.io/component: rampart
+spec:
+  podSelector:
+    matchLabels:
+      {{- toYaml .selector | nindent 6 }}
+  policyTypes: [Ingress]
+  ingress:
+    - ports:
+        - port: {{ $r.ports.public }}
+          protocol: TCP
+      {{- with $r.networkPolicy.publicFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    - ports:
+        - port: {{ $r.ports.admin }}
+          protocol: TCP
+      from:
+        {{- required "rampart.networkPolicy.adminFrom must name who may reach the admin port" $r.networkPolicy.adminFrom | toYaml | nindent 8 }}
+{{- end -}}
+
+{{/* A PodMonitor (Prometheus Operator) scraping Rampart's admin port in the selected pods:
+it leaves the pod's prometheus.io annotations to the app. */}}
+{{- define "rampart.sidecar.podmonitor" -}}
+{{- $r := include "rampart.sidecar.values" . | fromYaml -}}
+{{- if not .selector }}
+{{- fail "rampart.sidecar.podmonitor needs \"selector\": your pod's matchLabels" }}
+{{- end }}
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata:
+  name: {{ include "rampart.sidecar.configMapName" . }}
+  labels:
+    app.kubernetes.io/component: rampart
+    {{- with $r.podMonitor.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- toYaml .selector | nindent 6 }}
+  podMetricsEndpoints:
+    - port: rampart-admin
+      path: /metrics
+      interval: {{ $r.podMonitor.interval }}
 {{- end -}}

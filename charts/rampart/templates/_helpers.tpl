@@ -1,13 +1,37 @@
+{{/* The chart's name, or nameOverride (the app.kubernetes.io/name label). */}}
+{{- define "rampart.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Every object's name: fullnameOverride, else <release>-<name> (the release alone when it
+contains the name already). */}}
 {{- define "rampart.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "rampart.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
+{{/* The replicas the Deployment keeps at least: the autoscaler's floor when it scales. */}}
+{{- define "rampart.minReplicas" -}}
+{{- ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled | int -}}
+{{- end -}}
+
+{{/* "true" when the NetworkPolicy renders: `auto` renders it in sidecar mode, where it is
+what keeps the app's own port out of reach. */}}
+{{- define "rampart.networkPolicy" -}}
+{{- $on := toString .Values.networkPolicy.enabled -}}
+{{- if or (eq $on "true") (and (eq $on "auto") (eq .Values.mode "sidecar")) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "rampart.labels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/name: {{ include "rampart.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -15,7 +39,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "rampart.selector" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/name: {{ include "rampart.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
@@ -34,7 +58,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   "image" (dict "repository" .Values.image.repository "tag" (default .Chart.AppVersion .Values.image.tag) "pullPolicy" .Values.image.pullPolicy)
   "ports" .Values.ports
   "upstream" (ternary (printf "127.0.0.1:%d" (int .Values.app.port)) .Values.standalone.upstream (eq .Values.mode "sidecar"))
-  "native" (and (eq .Values.mode "sidecar") .Values.app.nativeSidecar)
+  "native" (ternary .Values.app.nativeSidecar false (eq .Values.mode "sidecar"))
   "config" .Values.config
   "adminToken" (dict "existingSecret" (ternary (include "rampart.secretName" .) "" (eq (include "rampart.hasToken" .) "true")))
   "tls" .Values.tls
@@ -44,5 +68,5 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   "envFrom" .Values.envFrom
   "extraVolumeMounts" .Values.extraVolumeMounts
 -}}
-{{- toYaml (dict "rampart" $r "name" .Release.Name) -}}
+{{- toYaml (dict "rampart" $r "name" (default .Release.Name .Values.fullnameOverride) "kubeVersion" .Capabilities.KubeVersion.Version "selector" (include "rampart.selector" . | fromYaml)) -}}
 {{- end -}}
