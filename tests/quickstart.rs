@@ -4,7 +4,7 @@
 //! JSON body; a value written as `…` may be anything, a number stands for any number).
 //! Ports are the guide's, moved to free ones.
 mod common;
-use common::tools::root;
+use common::tools::{root, run};
 use common::*;
 use std::process::Command;
 
@@ -25,15 +25,52 @@ fn block(doc: &str, key: &str) -> String {
     body[..body.find("```").unwrap()].to_string()
 }
 
-/// Every "what you will see" block: (its marker, its text).
-fn sights(doc: &str) -> Vec<(String, String)> {
-    doc.match_indices("<!-- quickstart:see ")
-        .map(|(at, m)| {
+/// Every "what you will see" block in the guide's order: (`see` or `loop`, its marker, its
+/// text). A `see` block shows one whole answer, a `loop` block the status codes a shell loop
+/// prints.
+fn sights(doc: &str) -> Vec<(&'static str, String, String)> {
+    let mut found: Vec<(usize, &'static str, String, String)> = vec![];
+    for kind in ["see", "loop"] {
+        for (at, m) in doc.match_indices(&format!("<!-- quickstart:{kind} ")) {
             let rest = &doc[at + m.len()..];
             let key = rest[..rest.find(" -->").unwrap()].to_string();
-            (key.clone(), block(doc, &format!("see {key}")))
+            let text = block(doc, &format!("{kind} {key}"));
+            found.push((at, kind, key, text));
+        }
+    }
+    found.sort_by_key(|f| f.0);
+    found
+        .into_iter()
+        .map(|(_, k, key, text)| (k, key, text))
+        .collect()
+}
+
+/// A guide command line as words, the guide's port 8000 moved to `port`.
+fn words(line: &str, port: u16) -> Vec<String> {
+    line.trim()
+        .trim_end_matches('&')
+        .split_whitespace()
+        .map(|w| {
+            if w == "8000" {
+                port.to_string()
+            } else {
+                w.to_string()
+            }
         })
         .collect()
+}
+
+fn uvicorn(words: &[String], dir: &std::path::Path) -> std::process::Child {
+    assert_eq!(words[0], "uvicorn");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    Command::new(python)
+        .args(["-m", "uvicorn"])
+        .args(&words[1..])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("uvicorn (./test installs fastapi and uvicorn)")
 }
 
 fn free_port() -> u16 {
@@ -110,9 +147,20 @@ fn the_quick_start_does_what_it_says() {
     let doc = guide();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("main.py"), block(&doc, "app")).unwrap();
+    // The app as it runs today, on the guide's port (moved to a free one, on loopback here).
+    let app_port = free_port();
+    let today = words(
+        &block(&doc, "app-today").replace("0.0.0.0", "127.0.0.1"),
+        app_port,
+    );
+    let mut today = uvicorn(&today, dir.path());
+    assert!(eventually(|| std::net::TcpStream::connect((
+        "127.0.0.1",
+        app_port
+    ))
+    .is_ok()));
 
     // 2. The config, its ports moved to free ones.
-    let app_port = free_port();
     let heredoc = block(&doc, "config");
     let config = heredoc
         .split_once("<<'EOF'\n")
@@ -138,36 +186,25 @@ fn the_quick_start_does_what_it_says() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{out:?}");
 
-    // 4. The app with the guide's uvicorn flags.
+    // 4. The app restarted with the guide's flags: the guide's first line stops today's app
+    // (else the port is taken and the new one exits at once), the second starts it again.
     let command = block(&doc, "app-command");
-    let words: Vec<String> = command
-        .trim()
-        .trim_end_matches('&')
-        .split_whitespace()
-        .map(|w| {
-            if w == "8000" {
-                app_port.to_string()
-            } else {
-                w.to_string()
-            }
-        })
-        .collect();
-    assert_eq!(words[0], "uvicorn");
+    let lines: Vec<&str> = command.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{command}");
+    let pattern = lines[0]
+        .strip_prefix("pkill -f '")
+        .and_then(|l| l.split('\'').next())
+        .unwrap_or_else(|| panic!("step 4 first stops today's app: {}", lines[0]));
+    run(Command::new("pkill").args(["-f", pattern]));
+    today.wait().unwrap();
+    let words = words(lines[1], app_port);
     for flag in ["--proxy-headers", "--forwarded-allow-ips"] {
         assert!(
             words.iter().any(|w| w == flag),
             "the guide's command lacks {flag}"
         );
     }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut app = Command::new(python)
-        .args(["-m", "uvicorn"])
-        .args(&words[1..])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("uvicorn (./test installs fastapi and uvicorn)");
+    let mut app = uvicorn(&words, dir.path());
     let up = eventually(|| std::net::TcpStream::connect(("127.0.0.1", app_port)).is_ok());
 
     // 5. Rampart.
@@ -177,31 +214,109 @@ fn the_quick_start_does_what_it_says() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         assert!(up, "the app did not start");
         let mut sent_to_items = 0;
-        for (key, text) in sights(&doc) {
-            let want = expected(&text);
+        for (kind, key, text) in sights(&doc) {
             let path = key.split_whitespace().nth(1).unwrap();
-            if key.contains("6th") {
-                // Until refused: the guide says the 6th within the minute is.
-                let refused = loop {
-                    let resp = c.get(p.url(path)).send().unwrap();
-                    sent_to_items += 1;
-                    if resp.status() != 200 || sent_to_items > 10 {
-                        break resp;
-                    }
-                };
-                assert_eq!(sent_to_items, 6, "the request refused");
-                assert_sees(&key, &want, refused);
-            } else {
-                if path.starts_with("/items") {
-                    sent_to_items += 1;
-                }
-                assert_sees(&key, &want, c.get(p.url(path)).send().unwrap());
+            if path.starts_with("/items") {
+                sent_to_items += 1;
             }
+            if kind == "loop" {
+                // The codes the shell loop prints, one request per item it loops over.
+                let shown: Vec<&str> = text.lines().skip(1).collect();
+                let times = text.lines().next().unwrap();
+                let times = times
+                    .split(" in ")
+                    .nth(1)
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap();
+                let times = times.split_whitespace().count();
+                assert_eq!(times, shown.len(), "the loop prints one code per request");
+                sent_to_items += times - 1;
+                let got: Vec<String> = (0..times)
+                    .map(|_| {
+                        c.get(p.url(path))
+                            .send()
+                            .unwrap()
+                            .status()
+                            .as_u16()
+                            .to_string()
+                    })
+                    .collect();
+                assert_eq!(got, shown, "{key}");
+                continue;
+            }
+            assert_sees(&key, &expected(&text), c.get(p.url(path)).send().unwrap());
         }
+        assert!(
+            sent_to_items >= 6,
+            "the guide shows the sixth request of the minute refused"
+        );
     }));
     let _ = app.kill();
     let _ = app.wait();
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// The guide's table on gunicorn: `--forwarded-allow-ips` alone gives a Flask app no client
+/// address; the Flask row's ProxyFix line does. A client from 127.0.0.5 through Rampart.
+#[test]
+fn behind_gunicorn_the_flask_row_gives_the_client_address_and_the_gunicorn_flag_alone_does_not() {
+    let doc = guide();
+    let row = doc
+        .lines()
+        .find(|l| l.starts_with("| Flask / Werkzeug"))
+        .expect("the Flask row");
+    let fix = row.split('`').nth(1).expect("the ProxyFix line");
+    assert!(fix.starts_with("app.wsgi_app = ProxyFix("), "{fix}");
+    let gunicorn_row = doc
+        .lines()
+        .find(|l| l.starts_with("| gunicorn with Flask"))
+        .expect("the gunicorn row for Flask and Django");
+    assert!(
+        gunicorn_row.contains("Flask or Django row"),
+        "{gunicorn_row}"
+    );
+    let seen_with = |fixed: bool| -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let app = format!(
+            "from flask import Flask, request\nfrom werkzeug.middleware.proxy_fix import ProxyFix\n\
+             app = Flask(__name__)\n{}\n\n@app.get('/')\ndef who():\n    return request.remote_addr\n",
+            if fixed { fix } else { "" }
+        );
+        std::fs::write(dir.path().join("app.py"), app).unwrap();
+        let port = free_port();
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let mut gunicorn = Command::new(python)
+            .args(["-m", "gunicorn", "--bind", &format!("127.0.0.1:{port}")])
+            .args(["--forwarded-allow-ips", "127.0.0.1", "app:app"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("gunicorn (./test installs it)");
+        assert!(eventually(|| std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()));
+        let p = start(&config(([127, 0, 0, 1], port).into(), DEFAULT_ROUTE));
+        let from = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 5]))
+            .build()
+            .unwrap();
+        let seen = from.get(p.url("/")).send().and_then(|r| r.text());
+        let _ = gunicorn.kill();
+        let _ = gunicorn.wait();
+        seen.unwrap()
+    };
+    assert_eq!(seen_with(false), "127.0.0.1", "gunicorn's flag alone");
+    assert_eq!(
+        seen_with(true),
+        "127.0.0.5",
+        "with the Flask row's ProxyFix"
+    );
 }
