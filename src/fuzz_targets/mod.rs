@@ -8,10 +8,12 @@ use crate::front::framing::{check_head, HeadLimits, HeadStatus};
 
 mod admission;
 mod breaker;
+mod http2;
 mod rate_limit;
 
 pub use admission::admission;
 pub use breaker::breaker;
+pub use http2::{h2, outcome as h2_outcome, Outcome as H2Outcome};
 pub use rate_limit::rate_limit;
 
 /// The config loader: arbitrary YAML through parse, typed model and validation (no I/O
