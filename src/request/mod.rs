@@ -96,10 +96,6 @@ impl RequestHead {
         }
     }
 
-    pub fn is_http2(&self) -> bool {
-        self.version == Version::HTTP_2
-    }
-
     pub fn host_str(&self) -> Option<&str> {
         self.host.as_ref().and_then(|h| h.to_str().ok())
     }
@@ -152,5 +148,36 @@ mod tests {
         assert!(pre.preflight);
         assert_eq!(pre.method, Method::PUT);
         assert!(facts("POST", &[("expect", "100-Continue")]).expect_continue);
+    }
+
+    #[test]
+    fn a_log_line_gives_method_client_and_declared_body() {
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9));
+        let f = RequestHead::from_log(Method::POST, Some(ip), Some(5));
+        assert_eq!((f.method, f.client_ip), (Method::POST, ip));
+        assert_eq!((f.declared_length, f.has_body), (Some(5), true));
+        let empty = RequestHead::from_log(Method::GET, None, Some(0));
+        assert_eq!((empty.declared_length, empty.has_body), (Some(0), false));
+        assert!(empty.client_ip.is_unspecified());
+        let unknown = RequestHead::from_log(Method::GET, None, None);
+        assert_eq!((unknown.declared_length, unknown.has_body), (None, false));
+    }
+
+    #[test]
+    fn the_authority_is_host_on_http1_and_authority_first_on_http2() {
+        // As the h2 decoder hands it over: scheme and authority in the URI.
+        let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+        req.set_uri(http::Uri::from_static("https://a.example/x"));
+        req.insert_header("host", "b.example").unwrap();
+        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(RequestHead::of(&req, local).host_str(), Some("b.example"));
+        req.set_version(Version::HTTP_2);
+        assert_eq!(RequestHead::of(&req, local).host_str(), Some("a.example"));
+        req.remove_header("host");
+        assert_eq!(RequestHead::of(&req, local).host_str(), Some("a.example"));
+        let mut bare = RequestHeader::build("GET", b"/x", None).unwrap();
+        bare.set_version(Version::HTTP_2);
+        bare.insert_header("host", "c.example").unwrap();
+        assert_eq!(RequestHead::of(&bare, local).host_str(), Some("c.example"));
     }
 }
