@@ -211,15 +211,7 @@ fn upstream_head(session: &HttpSession, accepted: rules::Accepted) -> Option<Byt
         req.insert_header(http::header::HOST, authority).ok()?;
     }
     if accepted.drop_underscored {
-        let names: Vec<_> = req
-            .headers
-            .keys()
-            .filter(|n| n.as_str().contains('_'))
-            .cloned()
-            .collect();
-        for name in names {
-            req.remove_header(&name);
-        }
+        rules::drop_underscored(&mut req);
     }
     pingora::protocols::http::v1::client::http_req_header_to_wire(&req)
 }

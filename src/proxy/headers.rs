@@ -126,19 +126,6 @@ pub(super) fn forward_headers(req: &mut RequestHeader, ctx: &Ctx, tls: bool) -> 
     Ok(())
 }
 
-/// Removes every header whose name has an `_` (`client.underscores_in_headers: drop`).
-pub(super) fn drop_underscored(req: &mut RequestHeader) {
-    let names: Vec<HeaderName> = req
-        .headers
-        .keys()
-        .filter(|n| n.as_str().contains('_'))
-        .cloned()
-        .collect();
-    for name in names {
-        req.remove_header(&name);
-    }
-}
-
 /// The request's id (kept when sane, else new), its trace, its peer, its client address
 /// (the peer, or, behind a trusted proxy, the right-most untrusted `X-Forwarded-For` entry),
 /// and the facts every decision step reads.

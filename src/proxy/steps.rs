@@ -211,7 +211,7 @@ impl RampartProxy {
     /// (names with `_` dropped first, when the front door said so).
     pub(super) fn identify(&self, session: &mut Session, ctx: &mut Ctx, policy: &Policy) {
         if ctx.drop_underscored {
-            super::headers::drop_underscored(session.req_header_mut());
+            rules::drop_underscored(session.req_header_mut());
         }
         let peer = session
             .client_addr()

@@ -59,6 +59,20 @@ pub fn underscored(name: &[u8], rule: Underscores) -> Result<bool, Reject> {
     }
 }
 
+/// Removes every header whose name has an `_` (`client.underscores_in_headers: drop`, when
+/// [`underscored`] said so).
+pub fn drop_underscored(req: &mut RequestHeader) {
+    let names: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|n| n.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in names {
+        req.remove_header(&name);
+    }
+}
+
 /// The HPACK size of a pseudo-header field (name and value lengths, no per-field overhead).
 fn pseudo(name: &str, value: Option<&str>) -> usize {
     value.map_or(0, |v| name.len() + v.len())
