@@ -125,8 +125,9 @@ impl Breaker {
 
     fn advance(&self, inner: &mut Inner, now: Instant) -> Option<State> {
         if inner.state == State::Open && now >= after(inner.opened_at, self.config.open_for) {
+            // The epoch stays: opening already retired every earlier permit, and an open
+            // breaker issues none, so no permit of this epoch is out.
             inner.state = State::HalfOpen;
-            inner.epoch += 1;
             inner.trials_issued = 0;
             inner.trials_passed = 0;
             return Some(State::HalfOpen);

@@ -206,3 +206,20 @@ fn stale_outcomes_from_before_a_transition_are_ignored() {
     assert_eq!(b.record(early, true, t0), None);
     assert_eq!(b.state(t0).0, State::Open);
 }
+
+#[test]
+fn a_call_admitted_while_closed_is_no_trial_when_it_ends_half_open() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    let early = b.acquire(t0).0.unwrap();
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let later = t0 + Duration::from_secs(31);
+    assert_eq!(b.state(later).0, State::HalfOpen);
+    // Neither its failure reopens the breaker nor would its success close it.
+    assert_eq!(b.record(early, true, later), None);
+    assert_eq!(b.state(later).0, State::HalfOpen);
+    assert_eq!(call(&b, false, later), None);
+    assert_eq!(call(&b, false, later), Some(State::Closed));
+}
