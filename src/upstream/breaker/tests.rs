@@ -223,3 +223,28 @@ fn a_call_admitted_while_closed_is_no_trial_when_it_ends_half_open() {
     assert_eq!(call(&b, false, later), None);
     assert_eq!(call(&b, false, later), Some(State::Closed));
 }
+
+#[test]
+fn only_a_current_trial_gives_its_place_back() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    let closed_era = b.acquire(t0).0.unwrap();
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let t1 = t0 + Duration::from_secs(31);
+    let failing = b.acquire(t1).0.unwrap();
+    let stale_trial = b.acquire(t1).0.unwrap();
+    assert_eq!(b.record(failing, true, t1), Some(State::Open));
+    let t2 = t1 + Duration::from_secs(31);
+    let trials = [b.acquire(t2).0.unwrap(), b.acquire(t2).0.unwrap()];
+    assert!(b.acquire(t2).0.is_err(), "both trials are out");
+    // Neither an earlier round's trial nor a call from before the breaker opened frees a
+    // place in this round.
+    b.release(stale_trial);
+    b.release(closed_era);
+    assert!(b.acquire(t2).0.is_err(), "a place was freed by a permit of another round");
+    let [first, _] = trials;
+    b.release(first);
+    assert!(b.acquire(t2).0.is_ok(), "the current trial's place is free again");
+}
