@@ -248,3 +248,21 @@ fn only_a_current_trial_gives_its_place_back() {
     b.release(first);
     assert!(b.acquire(t2).0.is_ok(), "the current trial's place is free again");
 }
+
+#[test]
+fn a_call_from_before_the_breaker_opened_does_not_count_once_it_closed_again() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    let before_open = b.acquire(t0).0.unwrap();
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let t1 = t0 + Duration::from_secs(31);
+    assert_eq!(call(&b, false, t1), None);
+    assert_eq!(call(&b, false, t1), Some(State::Closed));
+    assert_eq!(call(&b, true, t1), None);
+    assert_eq!(call(&b, true, t1), None);
+    // Two failures in a row since closing: the old call's failure would be the third.
+    assert_eq!(b.record(before_open, true, t1), None);
+    assert_eq!(b.state(t1).0, State::Closed);
+}
