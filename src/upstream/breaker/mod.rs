@@ -63,7 +63,8 @@ pub struct Permit {
 #[derive(Debug)]
 struct Inner {
     state: State,
-    /// Bumped at every transition.
+    /// Bumped when the breaker opens and when it closes: a permit of an earlier epoch is
+    /// stale (see `advance` for why entering half-open needs no bump).
     epoch: u64,
     opened_at: Instant,
     consecutive: u32,

@@ -243,10 +243,16 @@ fn only_a_current_trial_gives_its_place_back() {
     // place in this round.
     b.release(stale_trial);
     b.release(closed_era);
-    assert!(b.acquire(t2).0.is_err(), "a place was freed by a permit of another round");
+    assert!(
+        b.acquire(t2).0.is_err(),
+        "a place was freed by a permit of another round"
+    );
     let [first, _] = trials;
     b.release(first);
-    assert!(b.acquire(t2).0.is_ok(), "the current trial's place is free again");
+    assert!(
+        b.acquire(t2).0.is_ok(),
+        "the current trial's place is free again"
+    );
 }
 
 #[test]
@@ -265,4 +271,39 @@ fn a_call_from_before_the_breaker_opened_does_not_count_once_it_closed_again() {
     // Two failures in a row since closing: the old call's failure would be the third.
     assert_eq!(b.record(before_open, true, t1), None);
     assert_eq!(b.state(t1).0, State::Closed);
+}
+
+#[test]
+fn outcomes_leave_the_window_a_slice_at_a_time() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    for _ in 0..5 {
+        call(&b, false, t0);
+    }
+    let t8 = t0 + Duration::from_secs(8);
+    for failed in [true, false].repeat(5) {
+        assert_eq!(call(&b, failed, t8), None, "5 of 15 failed: closed");
+    }
+    // At 11 s the five successes of t0 have left; the ten of t8 are still in: with one
+    // more failure, 6 of 11 failed.
+    let t11 = t0 + Duration::from_secs(11);
+    assert_eq!(call(&b, true, t11), Some(State::Open));
+}
+
+#[test]
+fn outcomes_within_a_tenth_of_the_window_share_a_slice() {
+    let t0 = Instant::now();
+    let b = Breaker::new(config(), t0);
+    let slice = config().window / 10;
+    for at in [
+        Duration::ZERO,
+        Duration::ZERO,
+        slice / 2,
+        slice,
+        slice + slice / 2,
+    ] {
+        call(&b, false, t0 + at);
+    }
+    let slices: Vec<u32> = b.lock().slices.iter().map(|s| s.1).collect();
+    assert_eq!(slices, [3, 2], "the outcomes per slice");
 }
