@@ -9,7 +9,7 @@ use crate::policy::UpstreamPolicy;
 use crate::reject::{Code, Reject};
 use crate::telemetry::metrics::Metrics;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The request's slice: its leave to call the app, until its outcome is recorded.
 #[derive(Default)]
@@ -53,14 +53,17 @@ pub fn on_head(
             slice.0 = Some(Call::new(Arc::clone(breaker), permit));
             Ok(())
         }
-        Err(wait) => {
-            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-            Err(
-                Reject::new(Code::CircuitOpen, "the app is failing; not calling it")
-                    .with_retry_after(secs),
-            )
-        }
+        Err(wait) => Err(
+            Reject::new(Code::CircuitOpen, "the app is failing; not calling it")
+                .with_retry_after(retry_after_secs(wait)),
+        ),
     }
+}
+
+/// `Retry-After` for a wait: whole seconds, rounded up (a client that comes back a moment
+/// early is refused again), at least 1.
+pub(super) fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// The app's final response head (no retry follows) — `None`: a malformed one. A failure

@@ -307,3 +307,32 @@ fn outcomes_within_a_tenth_of_the_window_share_a_slice() {
     let slices: Vec<u32> = b.lock().slices.iter().map(|s| s.1).collect();
     assert_eq!(slices, [3, 2], "the outcomes per slice");
 }
+
+#[test]
+fn retry_after_rounds_the_wait_up_to_whole_seconds() {
+    use super::feature::retry_after_secs;
+    assert_eq!(retry_after_secs(Duration::from_secs(30)), 30);
+    assert_eq!(retry_after_secs(Duration::from_millis(29_001)), 30);
+    assert_eq!(retry_after_secs(Duration::from_millis(1_500)), 2);
+    assert_eq!(retry_after_secs(Duration::from_millis(200)), 1);
+    assert_eq!(retry_after_secs(Duration::ZERO), 1);
+}
+
+#[test]
+fn a_call_dropped_without_an_outcome_frees_its_trial() {
+    let t0 = Instant::now();
+    let b = Arc::new(Breaker::new(config(), t0));
+    for _ in 0..3 {
+        call(&b, true, t0);
+    }
+    let t1 = t0 + Duration::from_secs(31);
+    let calls: Vec<Call> = (0..2)
+        .map(|_| Call::new(Arc::clone(&b), b.acquire(t1).0.unwrap()))
+        .collect();
+    assert!(b.acquire(t1).0.is_err(), "both trials are out");
+    drop(calls);
+    assert!(
+        b.acquire(t1).0.is_ok(),
+        "the client left: its trial goes to the next caller"
+    );
+}
