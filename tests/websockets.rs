@@ -217,3 +217,39 @@ fn tunnels_are_capped_per_route_and_per_client() {
         .expect("a refused upgrade is logged");
     assert!(logged.contains("\"status\":503"), "{logged}");
 }
+
+/// A WebSocket upgrade admitted as a half-open breaker's trial is a success at the app's
+/// 101, not when the tunnel ends: with the socket still open, the breaker is closed and other
+/// requests go through (mutation testing: `on_upgrade` doing nothing went unnoticed).
+#[test]
+fn a_websocket_trial_closes_the_breaker_at_the_101() {
+    let app = ws_app();
+    let breaker =
+        "    circuit_breaker: { consecutive_failures: 2, open_for: 1s, half_open_requests: 1 }\n";
+    let p = start(&ws_config(app.addr, breaker));
+    let c = client();
+    for _ in 0..2 {
+        assert_eq!(c.get(p.url("/fail")).send().unwrap().status(), 503);
+    }
+    assert_eq!(c.get(p.url("/plain")).send().unwrap().status(), 503);
+    let breaker_state = || {
+        let health: serde_json::Value = c
+            .get(p.admin_url("/health"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        health["upstreams"][0]["breaker"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(eventually(|| breaker_state() == "half_open"));
+    let url = format!("ws://{}/ws/echo", p.addr);
+    let (mut child, mut stdin, _out) = hold(&url, 1);
+    assert_eq!(breaker_state(), "closed", "the 101 was the trial's success");
+    assert_eq!(c.get(p.url("/plain")).send().unwrap().status(), 200);
+    stdin.write_all(b"done\n").unwrap();
+    drop(stdin);
+    let _ = child.wait();
+}

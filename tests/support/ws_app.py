@@ -30,6 +30,8 @@ async def echo(ws):
 def plain(connection, request):
     if request.path == "/plain":
         return connection.respond(http.HTTPStatus.OK, "plain\n")
+    if request.path == "/fail":
+        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "down\n")
     if request.path == "/closes":
         return connection.respond(http.HTTPStatus.OK, json.dumps(CLOSES))
     return None
