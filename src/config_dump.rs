@@ -38,7 +38,17 @@ pub fn effective(config: &Config) -> Result<Value, String> {
         route.max_body_bytes.get_or_insert(c.client.max_body_bytes);
     }
     if let Some(redis) = &mut c.rate_limit_store.redis {
-        redis.url = redact_password(&redis.url);
+        let urls = redis
+            .url
+            .iter_mut()
+            .chain(redis.cluster.iter_mut().flatten());
+        let sentinels = redis.sentinel.iter_mut().flat_map(|s| s.nodes.iter_mut());
+        for url in urls.chain(sentinels) {
+            *url = redact_password(url);
+        }
+        if redis.password.is_some() {
+            redis.password = Some(REDACTED.into());
+        }
     }
     serde_json::to_value(&c).map_err(|e| format!("cannot write the effective config: {e}"))
 }

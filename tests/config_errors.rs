@@ -82,6 +82,12 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     // other sections
     ("%H%health:\n  dependencies:\n    - { name: db, critical: true }\n", "health.dependencies[0]", 6, 7, "exactly one of"),
     ("%H%rate_limit_store:\n  kind: redis\n", "rate_limit_store", 5, 3, "needs a `redis:` section"),
+    ("%H%rate_limit_store:\n  kind: redis\n  redis: { url: \"redis://a:1\", cluster: [\"redis://b:1\"] }\n", "rate_limit_store.redis", 6, 10, "exactly one of url, cluster or sentinel"),
+    ("%H%rate_limit_store:\n  kind: redis\n  redis: { sentinel: { master: m, nodes: [] } }\n", "rate_limit_store.redis.sentinel.nodes", 6, 42, "at least one sentinel"),
+    ("%H%rate_limit_store:\n  kind: redis\n  redis: { url: \"redis://:pw@a:1\", password: x }\n", "rate_limit_store.redis.url", 6, 17, "so does rate_limit_store.redis.password"),
+    ("%H%rate_limit_store:\n  kind: redis\n  redis:\n    cluster: [\"redis://a:1\", nohost]\n", "rate_limit_store.redis.cluster[1]", 7, 30, "expected redis://host:port"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - { rate: 6/s, sharing: leased }\n", "routes[0].rate_limit[0].sharing", 12, 31, "leased needs rate_limit_store.kind: redis"),
+    ("%H%%U%routes:\n  - name: r\n    match: { path: /x }\n    upstream: app\n    rate_limit:\n      - { rate: 6/s, sharing: lazy }\n", "routes[0].rate_limit[0].sharing", 12, 31, "unknown variant"),
     ("%H%logging:\n  level: loud\n", "logging.level", 5, 10, "expected trace"),
     ("%H%logging:\n  format: xml\n", "logging.format", 5, 11, "unknown variant"),
 ];

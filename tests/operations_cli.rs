@@ -128,3 +128,26 @@ fn check_dump_prints_every_default_and_the_dump_is_itself_a_config() {
         text(&bad)
     );
 }
+
+#[test]
+fn check_dump_redacts_every_redis_password_of_a_cluster_or_sentinel_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.yaml");
+    let stores = [
+        "{ cluster: [\"redis://:hunter2@10.0.0.1:6379\", \"redis://app:hunter3@10.0.0.2:6379\"] }",
+        "{ sentinel: { master: mymaster, nodes: [\"redis://:hunter2@10.0.0.5:26379\"] } }",
+        "{ sentinel: { master: mymaster, nodes: [\"redis://10.0.0.5:26379\"] }, password: hunter3 }",
+        "{ cluster: [\"redis://10.0.0.1:6379\"], password: hunter2 }",
+    ];
+    for store in stores {
+        let yaml = MINIMAL.replace("{ url: \"redis://:hunter2@127.0.0.1:6379/0\" }", store);
+        let yaml = yaml.replace("5/second,", "5/second, sharing: leased,");
+        std::fs::write(&path, yaml).unwrap();
+        let out = rampart(&["check", "--dump"], &path);
+        assert!(out.status.success(), "{}", text(&out));
+        let dump = String::from_utf8(out.stdout).unwrap();
+        assert!(!dump.contains("hunter"), "{dump}");
+        assert!(dump.contains("[redacted]"), "{dump}");
+        assert!(dump.contains("sharing: leased"), "{dump}");
+    }
+}

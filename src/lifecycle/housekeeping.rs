@@ -39,6 +39,9 @@ impl Housekeeping {
                 .with_label_values(&[&route.name])
                 .set(i64::try_from(keys).unwrap_or(i64::MAX));
         }
+        if let Some(store) = &policy.shared_limits {
+            store.evict_idle();
+        }
         if evicted_any {
             return_free_memory();
         }

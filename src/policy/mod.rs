@@ -147,7 +147,7 @@ impl Policy {
             (StoreKind::Redis, Some(cfg)) => {
                 let old = previous.and_then(|p| p.shared_limits.as_ref());
                 Some(
-                    compile::shared_store(cfg, old)
+                    compile::shared_store(cfg, c.rate_limit_store.max_keys, old)
                         .map_err(|e| CompileError::Other(format!("rate_limit_store.redis: {e}")))?,
                 )
             }

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub websocket_connections: IntGaugeVec,
     /// Extension: requests decided by `on_error` because the shared store failed.
     pub rate_limit_store_errors_total: IntCounterVec,
+    /// Leases of a key's budget taken from the shared store (`sharing: leased`).
+    pub rate_limit_lease_grants_total: IntCounterVec,
+    /// Leases whose unspent part was given back to the shared store.
+    pub rate_limit_lease_returns_total: IntCounterVec,
     pub config_reloads_total: IntCounterVec,
     pub config_generation: IntGauge,
     pub config_last_reload_success_timestamp_seconds: Gauge,
@@ -226,6 +230,18 @@ impl Metrics {
                 &r,
                 "rampart_rate_limit_store_errors_total",
                 "Requests whose limits the shared store could not decide (on_error applied)",
+                &["route"],
+            )?,
+            rate_limit_lease_grants_total: counter(
+                &r,
+                "rampart_rate_limit_lease_grants_total",
+                "Leases of a key's budget taken from the shared store (sharing: leased)",
+                &["route"],
+            )?,
+            rate_limit_lease_returns_total: counter(
+                &r,
+                "rampart_rate_limit_lease_returns_total",
+                "Leases whose unspent part was given back to the shared store",
                 &["route"],
             )?,
             config_reloads_total: counter(

@@ -7,6 +7,7 @@ pub mod faulty;
 pub mod h2_client;
 pub mod pods;
 pub mod redis;
+pub mod redis_topologies;
 pub mod tools;
 #[allow(unused_imports)]
 pub use certs::{certificate, self_signed};

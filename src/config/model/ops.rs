@@ -68,9 +68,21 @@ pub enum OnError {
     Deny,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// Where the shared rate-limit state lives: exactly one of `url` (one node), `cluster`
+/// (seed nodes of a Redis Cluster) or `sentinel` (a master found through sentinels).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RedisStore {
-    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<Sentinel>,
+    /// The password of every node (with `sentinel`: of the sentinels and the master; a
+    /// password in the sentinels' URLs is used for the master too). Not allowed together
+    /// with a password inside a URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
     #[serde(default = "default_redis_timeout")]
     pub timeout: ConfigDuration,
     #[serde(default)]
@@ -79,6 +91,13 @@ pub struct RedisStore {
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
 }
+/// `rate_limit_store.redis.sentinel`: the monitored master's name and the sentinels.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct Sentinel {
+    pub master: String,
+    pub nodes: Vec<String>,
+}
+
 fn default_key_prefix() -> String {
     "rampart".into()
 }

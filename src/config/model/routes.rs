@@ -92,6 +92,19 @@ pub struct RateLimit {
     pub burst: Option<u32>,
     #[serde(default)]
     pub key: RateKey,
+    /// With `rate_limit_store.kind: redis`: one atomic round trip per decision (`exact`),
+    /// or a lease of the key's budget spent locally (`leased`, SPEC 0.3).
+    #[serde(default)]
+    pub sharing: Sharing,
+}
+
+/// How a limit shares its budget across replicas through the Redis store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sharing {
+    #[default]
+    Exact,
+    Leased,
 }
 
 /// What a rate limit counts by.

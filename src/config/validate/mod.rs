@@ -3,6 +3,7 @@
 
 mod addresses;
 mod routes;
+mod store;
 
 use addresses::{endpoint, host_port};
 
@@ -40,7 +41,7 @@ pub fn validate(c: &Config, base_dir: &Path, p: &mut Problems) {
         routes::cors("cors", cors, c.server.environment, p);
     }
     dependencies(&c.health, p);
-    store(&c.rate_limit_store, p);
+    store::store(c, p);
     logging(&c.logging, p);
 }
 
@@ -326,39 +327,6 @@ fn dependencies(h: &Health, p: &mut Problems) {
         if d.timeout.0.is_zero() {
             p.at(&join_key(&dp, "timeout"), "must be greater than zero");
         }
-    }
-}
-
-fn store(s: &RateLimitStore, p: &mut Problems) {
-    if s.max_keys == 0 {
-        p.at("rate_limit_store.max_keys", "must be greater than zero");
-    }
-    match (&s.kind, &s.redis) {
-        (StoreKind::Redis, None) => p.at(
-            "rate_limit_store",
-            "kind: redis needs a `redis:` section with its url",
-        ),
-        (_, Some(r)) => {
-            let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
-            if !schemes.iter().any(|s| r.url.starts_with(s)) {
-                p.at(
-                    "rate_limit_store.redis.url",
-                    format!(
-                        "expected redis://host:port (or rediss://, unix:///path), got \"{}\"",
-                        r.url
-                    ),
-                );
-            } else if let Err(e) = redis::Client::open(r.url.as_str()) {
-                p.at("rate_limit_store.redis.url", e.to_string());
-            }
-            if r.timeout.0.is_zero() {
-                p.at(
-                    "rate_limit_store.redis.timeout",
-                    "must be greater than zero",
-                );
-            }
-        }
-        _ => {}
     }
 }
 

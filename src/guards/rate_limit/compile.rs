@@ -29,7 +29,8 @@ pub fn route_limits(
     for (i, l) in configured.iter().enumerate() {
         let clock = governor::clock::DefaultClock::default();
         let fresh = RouteLimit::new(l.rate, l.burst, l.key.clone(), max_keys, clock)
-            .ok_or_else(|| format!("rate_limit[{i}]: rate too fine for a quota"))?;
+            .ok_or_else(|| format!("rate_limit[{i}]: rate too fine for a quota"))?
+            .shared_as(l.sharing);
         // Same route, same position, same settings: keep the buckets.
         limits.push(match previous.get(i) {
             Some(old) if old.same_settings(&fresh) => Arc::clone(old),
@@ -56,10 +57,11 @@ pub fn route_limits(
 /// The Redis store: the running one when `cfg` describes it (its connection is kept).
 pub fn shared_store(
     cfg: &RedisStore,
+    max_keys: usize,
     previous: Option<&Arc<SharedLimits>>,
 ) -> Result<Arc<SharedLimits>, String> {
     match previous {
-        Some(old) if old.same_settings(cfg) => Ok(Arc::clone(old)),
-        _ => SharedLimits::new(cfg).map(Arc::new),
+        Some(old) if old.same_settings(cfg, max_keys) => Ok(Arc::clone(old)),
+        _ => SharedLimits::new(cfg, max_keys).map(Arc::new),
     }
 }

@@ -3,9 +3,9 @@
 //! otherwise the tightest limit sets the `RateLimit` header of the response. No `Session`:
 //! the request is described by plain values.
 
-use super::redis::SharedLimits;
+use super::redis::{SharedLimits, StoreError};
 use super::{limit_name, RouteLimit, Verdict};
-use crate::config::model::OnError;
+use crate::config::model::{OnError, Sharing};
 use crate::config::units::Rate;
 use crate::reject::{Code, Reject};
 use governor::clock::{Clock, DefaultClock};
@@ -39,6 +39,9 @@ pub struct Outcome {
     pub header: Option<HeaderValue>,
     /// The shared store failed (its `on_error` decided).
     pub store_failed: bool,
+    /// Leases granted and given back while deciding (`sharing: leased`).
+    pub lease_grants: u32,
+    pub lease_returns: u32,
 }
 
 /// Adds the `RateLimit-Policy` and `RateLimit` headers of a request that passed its limits.
@@ -63,14 +66,8 @@ pub async fn decide<'a, H: Fn(&str) -> Option<&'a [u8]>>(
     let Some(store) = store else {
         return decide_local(route, keys);
     };
-    let names: Vec<String> = route
-        .limits
-        .iter()
-        .enumerate()
-        .map(|(i, l)| store.key(route.route, i, l, keys.client_ip, &keys.header, keys.query))
-        .collect();
-    match store.check(&names, route.limits).await {
-        Ok(verdicts) => answer(route, verdicts),
+    match decide_shared(route, keys, store).await {
+        Ok(outcome) => outcome,
         Err(e) => {
             tracing::debug!(error = %e, route = %route.route, "rate-limit store unavailable");
             let reject = match store.on_error {
@@ -85,11 +82,85 @@ pub async fn decide<'a, H: Fn(&str) -> Option<&'a [u8]>>(
             };
             Outcome {
                 reject,
-                header: None,
                 store_failed: true,
+                ..Outcome::default()
             }
         }
     }
+}
+
+/// The route's leased limits first (in order; each from its lease or a new one), then its
+/// exact limits in one atomic call. A refusal anywhere puts back what the leases spent, so a
+/// refused request spends nothing.
+async fn decide_shared<'a, H: Fn(&str) -> Option<&'a [u8]>>(
+    route: &Limits<'_>,
+    keys: &Keys<'a, H>,
+    store: &SharedLimits,
+) -> Result<Outcome, StoreError> {
+    let limits = route.limits;
+    let same_kind = limits
+        .windows(2)
+        .all(|w| w[0].key_kind() == w[1].key_kind());
+    let key = |i: usize, l: &RouteLimit| {
+        store.key(
+            route.route,
+            i,
+            l,
+            same_kind,
+            keys.client_ip,
+            &keys.header,
+            keys.query,
+        )
+    };
+    let mut verdicts = vec![None; limits.len()];
+    let mut spent: Vec<String> = Vec::new();
+    let mut exact: Vec<(String, &RouteLimit)> = Vec::new();
+    let (mut grants, mut returns) = (0, 0);
+    let refund = |spent: &[String]| spent.iter().for_each(|k| store.refund(k));
+    for (i, limit) in limits.iter().enumerate() {
+        if limit.sharing == Sharing::Exact {
+            exact.push((key(i, limit), limit));
+            continue;
+        }
+        let k = key(i, limit);
+        let leased = store
+            .leased(&k, limit)
+            .await
+            .inspect_err(|_| refund(&spent))?;
+        grants += u32::from(leased.granted);
+        returns += u32::from(leased.returned);
+        verdicts[i] = Some(leased.verdict);
+        if matches!(leased.verdict, Verdict::Limited { .. }) {
+            refund(&spent);
+            break;
+        }
+        spent.push(k);
+    }
+    let refused = verdicts
+        .iter()
+        .flatten()
+        .any(|v| matches!(v, Verdict::Limited { .. }));
+    if !refused && !exact.is_empty() {
+        let answers = store.check(&exact).await.inspect_err(|_| refund(&spent))?;
+        let mut answers = answers.into_iter();
+        for (i, limit) in limits.iter().enumerate() {
+            if limit.sharing == Sharing::Exact {
+                verdicts[i] = answers.next();
+            }
+        }
+        if verdicts
+            .iter()
+            .flatten()
+            .any(|v| matches!(v, Verdict::Limited { .. }))
+        {
+            refund(&spent);
+        }
+    }
+    let decided = verdicts.into_iter().enumerate();
+    let mut outcome = answer(route, decided.filter_map(|(i, v)| Some((i, v?))));
+    outcome.lease_grants = grants;
+    outcome.lease_returns = returns;
+    Ok(outcome)
 }
 
 /// The limits in memory: each decided (and spent) in turn, lazily: `answer` stops at the
@@ -101,14 +172,19 @@ pub fn decide_local<'a, C: Clock, H: Fn(&str) -> Option<&'a [u8]>>(
     let verdicts = route
         .limits
         .iter()
-        .map(|limit| limit.check(limit.key_for(keys.client_ip, &keys.header, keys.query)));
+        .map(|limit| limit.check(limit.key_for(keys.client_ip, &keys.header, keys.query)))
+        .enumerate();
     answer(route, verdicts)
 }
 
 /// The 429 for the first limit that refused, or the `RateLimit` value of the tightest.
-fn answer<C: Clock>(route: &Limits<'_, C>, verdicts: impl IntoIterator<Item = Verdict>) -> Outcome {
+/// `verdicts`: by the limit's index in the route (limits not decided are left out).
+fn answer<C: Clock>(
+    route: &Limits<'_, C>,
+    verdicts: impl IntoIterator<Item = (usize, Verdict)>,
+) -> Outcome {
     let mut tightest: Option<(usize, u32, u64)> = None;
-    for (i, verdict) in verdicts.into_iter().enumerate() {
+    for (i, verdict) in verdicts {
         match verdict {
             Verdict::Limited { retry_after_secs } => {
                 let limit = &route.limits[i];

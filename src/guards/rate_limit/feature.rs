@@ -43,11 +43,19 @@ pub async fn on_head(
         query,
     };
     let outcome = decide::decide(&limits, &keys, store).await;
-    if outcome.store_failed {
-        metrics
-            .rate_limit_store_errors_total
-            .with_label_values(&[route])
-            .inc();
+    let counters = [
+        (
+            outcome.store_failed as u32,
+            &metrics.rate_limit_store_errors_total,
+        ),
+        (outcome.lease_grants, &metrics.rate_limit_lease_grants_total),
+        (
+            outcome.lease_returns,
+            &metrics.rate_limit_lease_returns_total,
+        ),
+    ];
+    for (n, counter) in counters.into_iter().filter(|(n, _)| *n > 0) {
+        counter.with_label_values(&[route]).inc_by(u64::from(n));
     }
     slice.0 = outcome.header;
     outcome.reject.map_or(Ok(()), Err)

@@ -7,9 +7,10 @@
 pub mod compile;
 pub mod decide;
 pub mod feature;
+pub mod lease;
 pub mod redis;
 
-use crate::config::model::RateKey;
+use crate::config::model::{RateKey, Sharing};
 use crate::config::units::{enforceable, Rate};
 use crate::hashing::IdentityHasher;
 use governor::clock::{Clock, DefaultClock};
@@ -56,6 +57,8 @@ pub struct RouteLimit<C: Clock = DefaultClock> {
     pub window: Duration,
     pub burst: u32,
     max_keys: usize,
+    /// How the shared store counts it (memory ignores it).
+    pub sharing: Sharing,
 }
 
 /// The outcome of one limit for one request.
@@ -97,6 +100,7 @@ impl<C: Clock> RouteLimit<C> {
             window: rate.per,
             burst,
             max_keys: max_keys.max(1),
+            sharing: Sharing::Exact,
         })
     }
 
@@ -114,6 +118,22 @@ impl<C: Clock> RouteLimit<C> {
             self.max_keys,
             clock,
         )
+        .map(|l| l.shared_as(self.sharing))
+    }
+
+    /// The same limit, shared through the store as `sharing` says.
+    pub fn shared_as(mut self, sharing: Sharing) -> Self {
+        self.sharing = sharing;
+        self
+    }
+
+    /// The lease arithmetic's view of this limit.
+    pub fn lease_terms(&self) -> lease::Terms {
+        lease::Terms {
+            period: self.period(),
+            burst: self.burst,
+            window: self.window,
+        }
     }
 
     /// The key of a request: its client address, a header or query value, or the route.
@@ -181,6 +201,7 @@ impl<C: Clock> RouteLimit<C> {
             && self.window == other.window
             && self.burst == other.burst
             && self.max_keys == other.max_keys
+            && self.sharing == other.sharing
     }
 
     /// What requests are counted by.
