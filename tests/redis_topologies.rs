@@ -161,3 +161,31 @@ fn a_sentinel_master_killed_under_traffic_is_followed_to_the_promoted_replica() 
 fn sha1_hex(v: &str) -> String {
     sha1_smol::Sha1::from(v.as_bytes()).digest().to_string()
 }
+
+#[test]
+fn a_password_reaches_the_sentinels_and_the_master_and_a_wrong_one_is_a_store_error() {
+    let set = SentinelSet::start_with(Some("s3cret-pass"));
+    let up = RecordingUpstream::start();
+    let backend = |pw: &str| {
+        format!(
+            "sentinel: {{ master: {SENTINEL_MASTER}, nodes: [\"{}\"] }}, password: {pw}",
+            set.sentinel.url()
+        )
+    };
+    let p = start(&with_backend(up.addr, &backend("s3cret-pass"), LIMIT));
+    assert!(eventually(
+        || statuses(&p, "warm", 1) == [200] && metric_stable(&p)
+    ));
+    assert_limit_holds(&p, "k");
+    // The wrong password: every request is decided by on_error (allow), and counted.
+    let wrong = start(&with_backend(up.addr, &backend("not-it"), LIMIT));
+    assert_eq!(statuses(&wrong, "k2", 5), [200; 5]);
+    assert!(
+        metric(
+            &wrong,
+            "rampart_rate_limit_store_errors_total{route=\"api\"}"
+        )
+        .unwrap_or(0.0)
+            >= 5.0
+    );
+}

@@ -22,8 +22,15 @@ pub fn cluster_port() -> u16 {
 
 /// `redis-cli -p port args…`, its output.
 pub fn cli(port: u16, args: &[&str]) -> String {
+    cli_as(port, None, args)
+}
+
+/// `redis-cli` with a password (`--no-auth-warning -a`).
+pub fn cli_as(port: u16, password: Option<&str>, args: &[&str]) -> String {
+    let auth: Vec<&str> = password.map_or(vec![], |p| vec!["--no-auth-warning", "-a", p]);
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(auth)
         .args(args)
         .output()
         .expect("redis-cli is not installed: run ./test, which installs it");
@@ -265,6 +272,7 @@ pub struct SentinelSet {
     pub master: Node,
     pub replica: Node,
     pub sentinel: Node,
+    password: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -272,27 +280,36 @@ pub const SENTINEL_MASTER: &str = "mymaster";
 
 impl SentinelSet {
     pub fn start() -> SentinelSet {
+        Self::start_with(None)
+    }
+
+    /// With `password`: every node (the sentinel too) requires it.
+    pub fn start_with(password: Option<&str>) -> SentinelSet {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = |name: &str| {
             let d = dir.path().join(name);
             std::fs::create_dir_all(&d).expect("mkdir");
             d
         };
+        let auth: Vec<&str> =
+            password.map_or(vec![], |p| vec!["--requirepass", p, "--masterauth", p]);
         let (mp, rp, sp) = (cluster_port(), cluster_port(), cluster_port());
-        let master = Node::start(mp, &sub("master"), &[]);
-        let replica = Node::start(
-            rp,
-            &sub("replica"),
-            &["--replicaof", "127.0.0.1", &mp.to_string()],
-        );
+        let master = Node::start(mp, &sub("master"), &auth);
+        let mut replica_args = auth.clone();
+        let mp_text = mp.to_string();
+        replica_args.extend(["--replicaof", "127.0.0.1", mp_text.as_str()]);
+        let replica = Node::start(rp, &sub("replica"), &replica_args);
         let sdir = sub("sentinel");
         let conf = sdir.join("sentinel.conf");
+        let secured = password.map_or(String::new(), |p| {
+            format!("requirepass {p}\nsentinel auth-pass {SENTINEL_MASTER} {p}\n")
+        });
         std::fs::write(
             &conf,
             format!(
                 "sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {mp} 1\n\
                  sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
-                 sentinel failover-timeout {SENTINEL_MASTER} 5000\n"
+                 sentinel failover-timeout {SENTINEL_MASTER} 5000\n{secured}"
             ),
         )
         .expect("sentinel.conf");
@@ -302,20 +319,27 @@ impl SentinelSet {
             master,
             replica,
             sentinel,
+            password: password.map(str::to_owned),
             _dir: dir,
         };
         wait_for("the replica to be in sync", || {
-            cli(rp, &["info", "replication"]).contains("master_link_status:up")
+            set.cli(rp, &["info", "replication"])
+                .contains("master_link_status:up")
         });
         wait_for("the sentinel to see the replica", || {
-            cli(sp, &["sentinel", "replicas", SENTINEL_MASTER]).contains(&rp.to_string())
+            set.cli(sp, &["sentinel", "replicas", SENTINEL_MASTER])
+                .contains(&rp.to_string())
         });
         set
     }
 
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli_as(port, self.password.as_deref(), args)
+    }
+
     /// The port the sentinel names as the master's.
     pub fn master_port(&self) -> u16 {
-        let out = cli(
+        let out = self.cli(
             self.sentinel.port,
             &["sentinel", "get-master-addr-by-name", SENTINEL_MASTER],
         );
@@ -330,7 +354,7 @@ impl SentinelSet {
         self.master.kill();
         let rp = self.replica.port;
         wait_for("the sentinel to promote the replica", || {
-            self.master_port() == rp && cli(rp, &["role"]).starts_with("master")
+            self.master_port() == rp && self.cli(rp, &["role"]).starts_with("master")
         });
     }
 }

@@ -7,8 +7,9 @@
 //! `replicas × lease_max`) or granted by the store's GCRA within it; so over any window T,
 //! `admitted ≤ burst + floor(T / period) + replicas × lease_max`, the exact bound plus one
 //! lease per replica. Unspent requests of an expired lease go back with the next request for
-//! the key; a replica refused by the store does not ask again before its next lease could be
-//! filled, so a key driven far past its limit costs few calls either.
+//! the key; a replica refused by the store, or whose grant drained it, does not ask again
+//! before its next lease could be filled, so a key driven far past its limit costs about one
+//! call per lease too.
 //!
 //! Pure: no I/O, time passed in as the time since the store's epoch.
 
@@ -45,7 +46,8 @@ struct Lease {
     /// The size of the next lease: doubles when one is used up within its term, halves
     /// when one expires unspent.
     size: u32,
-    /// No lease can be had before this.
+    /// No lease is asked for before this (the store refused one, or the last grant drained
+    /// it); requests beyond the lease held are refused locally until then.
     refused_until: Duration,
     /// What the shared bucket held after the last grant (for the `RateLimit` header).
     left: u32,
@@ -166,6 +168,13 @@ impl Leases {
                     .min(max);
                 lease.until = now.saturating_add(terms.term());
                 lease.left = left;
+                if left == 0 {
+                    // The shared bucket is drained: the next ask waits until it could fill a
+                    // whole lease (replicas sharing a hot key then ask in turn, not in a race
+                    // for each request's refill).
+                    let fill = terms.period.saturating_mul(lease.size);
+                    lease.refused_until = now.saturating_add(fill);
+                }
                 terms.remaining(left, lease.tokens)
             }
             Grant::None { wait } => {

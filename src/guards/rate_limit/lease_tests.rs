@@ -58,7 +58,7 @@ fn an_expired_lease_goes_back_with_the_next_ask_and_the_next_lease_is_smaller() 
             Duration::ZERO,
             Grant::Some {
                 granted: want,
-                left: 0,
+                left: 50,
             },
         );
         while matches!(l.take("k", terms(), Duration::ZERO), Step::Spent(_)) {}
@@ -72,7 +72,7 @@ fn an_expired_lease_goes_back_with_the_next_ask_and_the_next_lease_is_smaller() 
         Duration::ZERO,
         Grant::Some {
             granted: 8,
-            left: 0,
+            left: 50,
         },
     );
     let later = Duration::from_secs(2);
@@ -90,7 +90,7 @@ fn a_refused_key_is_not_asked_again_before_its_next_lease_could_be_filled() {
         Duration::ZERO,
         Grant::Some {
             granted: want,
-            left: 0,
+            left: 50,
         },
     );
     // Lease size is 2 now; the store is empty for 30 ms.
@@ -181,4 +181,29 @@ fn two_grants_in_flight_never_hold_more_than_one_lease() {
         spent += 1;
     }
     assert!(spent <= lease_max(100), "{spent}");
+}
+
+#[test]
+fn a_grant_that_drains_the_store_holds_the_next_ask_until_a_lease_could_fill() {
+    let l = Leases::new(10);
+    let (want, _) = ask(&l, Duration::ZERO);
+    let drained = Grant::Some {
+        granted: want,
+        left: 0,
+    };
+    assert!(matches!(
+        l.answered("k", terms(), Duration::ZERO, drained),
+        Verdict::Allowed { remaining: 0, .. }
+    ));
+    // The next lease is 2: refused locally for 2 x 10 ms, then asked for.
+    assert_eq!(
+        l.take("k", terms(), 19 * MS),
+        Step::Refused(Verdict::Limited {
+            retry_after_secs: 1
+        })
+    );
+    assert!(matches!(
+        l.take("k", terms(), 20 * MS),
+        Step::Ask { want: 2, .. }
+    ));
 }

@@ -19,6 +19,8 @@ use tokio::sync::Notify;
 
 /// How long a failed sentinel lookup waits before the next.
 const LOOKUP_RETRY: Duration = Duration::from_millis(250);
+/// ...doubling while lookups keep failing, up to this.
+const LOOKUP_RETRY_MAX: Duration = Duration::from_secs(5);
 /// How long one lookup (sentinels, then the master) may take.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -178,6 +180,7 @@ async fn follow_master(
         };
         waiting.lookup.notified().await;
         drop(waiting);
+        let mut retry = LOOKUP_RETRY;
         loop {
             let lookup = async {
                 let c = client.async_get_client().await?;
@@ -196,8 +199,14 @@ async fn follow_master(
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "rate-limit store: no master from the sentinels yet");
-                    tokio::time::sleep(LOOKUP_RETRY).await;
+                    // Once per streak at WARN (a wrong password must not flood the log).
+                    if retry == LOOKUP_RETRY {
+                        tracing::warn!(error = %e, "rate-limit store: no master from the sentinels");
+                    } else {
+                        tracing::debug!(error = %e, "rate-limit store: no master from the sentinels");
+                    }
+                    tokio::time::sleep(retry).await;
+                    retry = retry.saturating_mul(2).min(LOOKUP_RETRY_MAX);
                 }
             }
         }
