@@ -57,12 +57,7 @@ const LIMIT: &str = "{ rate: 3/minute, key: \"header:X-Key\" }";
 fn a_cluster_shares_limits_across_replicas_and_follows_a_slot_migration() {
     let cluster = Cluster::start();
     let up = RecordingUpstream::start();
-    let seeds = cluster
-        .seeds()
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>();
-    let yaml = with_backend(up.addr, &format!("cluster: [{}]", seeds.join(", ")), LIMIT);
+    let yaml = with_backend(up.addr, &cluster.backend(), LIMIT);
     let replicas = [start(&yaml), start(&yaml)];
     // One budget for both replicas.
     let got: Vec<u16> = (0..4)
@@ -97,12 +92,7 @@ fn a_cluster_shares_limits_across_replicas_and_follows_a_slot_migration() {
 fn a_cluster_master_killed_under_traffic_fails_over_and_limits_hold_after() {
     let mut cluster = Cluster::start();
     let up = RecordingUpstream::start();
-    let seeds = cluster
-        .seeds()
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>();
-    let yaml = with_backend(up.addr, &format!("cluster: [{}]", seeds.join(", ")), LIMIT);
+    let yaml = with_backend(up.addr, &cluster.backend(), LIMIT);
     let p = start(&yaml);
     assert_limit_holds(&p, "before");
     let slot = cluster.slot(&format!("rampart:rl:{{api:h:{}}}:0", sha1_hex("after")));

@@ -97,6 +97,12 @@ impl Drop for Node {
     }
 }
 
+struct Master {
+    id: String,
+    port: u16,
+    slots: Vec<std::ops::RangeInclusive<u16>>,
+}
+
 /// A Redis Cluster of three masters with a replica each.
 pub struct Cluster {
     pub nodes: Vec<Node>,
@@ -141,11 +147,6 @@ impl Cluster {
         cluster
     }
 
-    /// Seed URLs, as `rate_limit_store.redis.cluster` takes them (the first two).
-    pub fn seeds(&self) -> Vec<String> {
-        self.nodes[..2].iter().map(Node::url).collect()
-    }
-
     fn live_ports(&self) -> Vec<u16> {
         self.nodes
             .iter()
@@ -180,53 +181,54 @@ impl Cluster {
 
     /// The master serving `slot`, if one does (none while a failover is under way).
     pub fn find_master(&self, slot: u16) -> Option<(String, u16)> {
-        let port = self.live_ports()[0];
-        let nodes = cli(port, &["cluster", "nodes"]);
-        for line in nodes.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 9 || !f[2].contains("master") || f[2].contains("fail") {
-                continue;
-            }
-            let serves = f[8..].iter().any(|r| match r.split_once('-') {
-                Some((a, b)) => {
-                    let (a, b) = (a.parse().unwrap_or(u16::MAX), b.parse().unwrap_or(0));
-                    (a..=b).contains(&slot)
-                }
-                None => r.parse() == Ok(slot),
-            });
-            if serves {
-                let p = f[1]
-                    .split(['@', ':'])
-                    .nth(1)
-                    .expect("port")
-                    .parse()
-                    .expect("port");
-                return Some((f[0].to_string(), p));
-            }
-        }
-        None
+        self.masters()
+            .into_iter()
+            .find(|m| m.slots.iter().any(|r| r.contains(&slot)))
+            .map(|m| (m.id, m.port))
     }
 
     /// Another master than the one with `id`.
     pub fn other_master(&self, id: &str) -> (String, u16) {
+        self.masters()
+            .into_iter()
+            .find(|m| m.id != id)
+            .map(|m| (m.id, m.port))
+            .expect("another master")
+    }
+
+    /// The masters not marked failing, as a live node's `CLUSTER NODES` lists them.
+    fn masters(&self) -> Vec<Master> {
         let port = self.live_ports()[0];
         let nodes = cli(port, &["cluster", "nodes"]);
         nodes
             .lines()
             .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|f| {
-                f.len() >= 9 && f[2].contains("master") && !f[2].contains("fail") && f[0] != id
-            })
-            .map(|f| {
-                let p = f[1]
+            .filter(|f| f.len() >= 8 && f[2].contains("master") && !f[2].contains("fail"))
+            .map(|f| Master {
+                id: f[0].to_string(),
+                port: f[1]
                     .split(['@', ':'])
                     .nth(1)
-                    .expect("port")
-                    .parse()
-                    .expect("port");
-                (f[0].to_string(), p)
+                    .and_then(|p| p.parse().ok())
+                    .expect("port"),
+                slots: f[8..]
+                    .iter()
+                    .filter_map(|r| match r.split_once('-') {
+                        Some((a, b)) => Some(a.parse().ok()?..=b.parse().ok()?),
+                        None => r.parse().ok().map(|s| s..=s),
+                    })
+                    .collect(),
             })
-            .expect("another master")
+            .collect()
+    }
+
+    /// `rate_limit_store.redis`'s `cluster:` entry for the first two nodes as seeds.
+    pub fn backend(&self) -> String {
+        let seeds: Vec<String> = self.nodes[..2]
+            .iter()
+            .map(|n| format!("\"{}\"", n.url()))
+            .collect();
+        format!("cluster: [{}]", seeds.join(", "))
     }
 
     /// Moves `slot` (and its keys) to another master, the way `redis-cli --cluster reshard`
