@@ -51,6 +51,8 @@ struct Lease {
     refused_until: Duration,
     /// What the shared bucket held after the last grant (for the `RateLimit` header).
     left: u32,
+    /// Granted beyond one lease (two asks were in flight at once): goes back with the next ask.
+    owed: u32,
 }
 
 /// The leases one replica holds, by store key. At most `max_keys` keys: past that a key
@@ -118,10 +120,11 @@ impl Leases {
         }
         // What is left of an expired lease goes back with this ask; the key was less busy
         // than the lease assumed.
-        let give_back = std::mem::take(&mut lease.tokens);
-        if give_back > 0 {
+        let unspent = std::mem::take(&mut lease.tokens);
+        if unspent > 0 {
             lease.size = (lease.size / 2).max(1);
         }
+        let give_back = unspent.saturating_add(std::mem::take(&mut lease.owed));
         Step::Ask {
             want: lease.size,
             give_back,
@@ -152,6 +155,7 @@ impl Leases {
             size: 1,
             refused_until: Duration::ZERO,
             left: 0,
+            owed: 0,
         });
         match grant {
             Grant::Some { granted, left } => {
@@ -160,12 +164,11 @@ impl Leases {
                 if now < lease.until || lease.until == Duration::ZERO {
                     lease.size = lease.size.saturating_mul(2).min(max);
                 }
-                // Two asks in flight at once both land here: what exceeds one lease is
-                // dropped (admits less), never held (the bound counts one lease a replica).
-                lease.tokens = lease
-                    .tokens
-                    .saturating_add(granted.saturating_sub(1))
-                    .min(max);
+                // Two asks in flight at once both land here: what exceeds one lease is not
+                // held (the bound counts one lease a replica) but owed back to the store.
+                let held = lease.tokens.saturating_add(granted.saturating_sub(1));
+                lease.tokens = held.min(max);
+                lease.owed = lease.owed.saturating_add(held.saturating_sub(max));
                 lease.until = now.saturating_add(terms.term());
                 lease.left = left;
                 if left == 0 {
