@@ -4,12 +4,14 @@
 A sidecar idles most of its life next to a quiet app; every wake-up is a context switch the
 pod pays for and keeps a CPU out of its deepest sleep. Counted as voluntary + nonvoluntary
 context switches summed over every thread in /proc/PID/task, over a window, for Rampart
-(one thread, no health checks, config in its own folder) and for NGINX (one worker) doing
-the same job. Run through `bench/run idle`.
+(one thread, no health checks, config in its own folder), for Rampart on the shipped
+conf/rampart.yaml (one upstream health check every 5 s; target: at most 1 wake-up/s), and for
+NGINX (one worker) doing the same job. Run through `bench/run idle`.
 """
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -45,6 +47,27 @@ def one_request(port):
             pass
 
 
+def shipped_config(work, up_port, binary):
+    """Starts the binary on conf/rampart.yaml as shipped (its routes, limits, schema and its one
+    health check every 5 s), only its ports moved to free ones and its app to the bench's
+    upstream. Its own folder, with the schema it names."""
+    folder = Path(work) / "shipped"
+    shutil.copytree(ROOT / "conf", folder)
+    port, admin = free_port(), free_port()
+    text = (folder / "rampart.yaml").read_text()
+    text = (text.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+                .replace("127.0.0.1:9901", f"127.0.0.1:{admin}")
+                .replace("127.0.0.1:8000", f"127.0.0.1:{up_port}"))
+    for other in folder.glob("*.yaml"):
+        if other.name != "rampart.yaml":
+            other.unlink()
+    cfg = folder / "rampart.yaml"
+    cfg.write_text(text)
+    proc = subprocess.Popen([binary, "--config", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"proc": proc, "port": port}
+
+
 def measure(args):
     work = tempfile.mkdtemp(prefix="rampart-idle-")
     procs = []
@@ -62,12 +85,20 @@ def measure(args):
             wait_port(p)
         nginx_pids = [int(x) for x in subprocess.run(["pgrep", "-P", str(nginx.pid)],
                                                       capture_output=True, text=True).stdout.split()]
+        shipped = shipped_config(work, up_port, args.binary)
+        procs.append(shipped["proc"])
+        wait_port(shipped["port"])
         time.sleep(2)  # start-up settles
-        rows = [("rampart", "before any request", per_second([rampart.pid], args.seconds))]
+        rows = [("rampart", "before any request", per_second([rampart.pid], args.seconds)),
+                ("rampart, conf/rampart.yaml", "before any request",
+                 per_second([shipped["proc"].pid], args.seconds))]
         one_request(port)
         one_request(ng_port)
+        one_request(shipped["port"])
         time.sleep(args.settle)
         rows.append(("rampart", f"{args.settle} s after a request", per_second([rampart.pid], args.seconds)))
+        rows.append(("rampart, conf/rampart.yaml", f"{args.settle} s after a request",
+                     per_second([shipped["proc"].pid], args.seconds)))
         rows.append(("nginx", f"{args.settle} s after a request",
                      per_second([nginx.pid] + nginx_pids, args.seconds)))
         return rows
