@@ -3,7 +3,6 @@
 use crate::admin::AdminApp;
 use crate::config::LoadedConfig;
 use crate::front::ConnectionApp;
-use crate::health::checks::HealthChecks;
 use crate::lifecycle::housekeeping::Housekeeping;
 use crate::policy::{CompileError, Policy};
 use crate::proxy::RampartProxy;
@@ -162,14 +161,6 @@ pub fn build(loaded: LoadedConfig, options: BuildOptions) -> Result<Rampart, Bui
     // Two: a reload compiles on the admin thread, and /livez must still answer meanwhile.
     admin.threads = Some(2);
     server.add_service(Prebound::new(admin, admin_addr, admin_fd));
-
-    let checks = HealthChecks {
-        shared: Arc::clone(&shared),
-    };
-    server.add_service(pingora::services::background::background_service(
-        "health-checks",
-        checks,
-    ));
 
     let triggers = ReloadTriggers {
         shared: Arc::clone(&shared),

@@ -13,6 +13,9 @@ use std::time::Instant;
 pub struct Shared {
     /// The live policy; each request takes one snapshot (`load_full`).
     pub policy: ArcSwap<Policy>,
+    /// Signalled when a reload swaps the policy: background loops that sleep until their next
+    /// due moment (health checks) wake to look at the new one instead of ticking.
+    pub policy_swapped: tokio::sync::Notify,
     pub metrics: Metrics,
     pub lifecycle: Lifecycle,
     pub config: ConfigState,
@@ -53,6 +56,7 @@ impl Shared {
     pub fn new(policy: Policy, metrics: Metrics, config: ConfigState) -> Arc<Shared> {
         Arc::new(Shared {
             policy: ArcSwap::from_pointee(policy),
+            policy_swapped: tokio::sync::Notify::new(),
             metrics,
             lifecycle: Lifecycle {
                 started: Instant::now(),
@@ -69,6 +73,7 @@ impl Shared {
     /// Takes a connection slot on `door` if fewer than `max` are open; released when dropped.
     pub fn connection_slot(self: &Arc<Self>, door: Door, max: usize) -> Option<ConnectionSlot> {
         let taken = self.lifecycle.open(door).fetch_add(1, Ordering::AcqRel);
+        crate::lifecycle::memory::STORMS.with(|s| s.opened());
         let slot = ConnectionSlot(Arc::clone(self), door);
         if taken >= max {
             // Dropping `slot` gives the count back.
@@ -85,5 +90,6 @@ pub struct ConnectionSlot(Arc<Shared>, Door);
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.lifecycle.open(self.1).fetch_sub(1, Ordering::AcqRel);
+        crate::lifecycle::memory::STORMS.with(|s| s.closed());
     }
 }

@@ -221,3 +221,25 @@ fn health_reports_version_uptime_config_and_upstreams() {
     );
     assert_eq!(body["dependencies"], serde_json::json!([]));
 }
+
+#[test]
+fn a_reload_that_adds_a_health_check_starts_probing_at_once() {
+    // The background loop sleeps until its next probe is due (an hour with none): the reload
+    // must wake it, or the new check would wait that long.
+    let up = RecordingUpstream::start();
+    let without = format!(
+        "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n\
+upstreams:\n  app:\n    endpoints: [\"{}\"]\n\
+routes:\n  - {{ name: api, match: {{ path_prefix: / }}, upstream: app }}\n",
+        up.addr
+    );
+    let p = start(&without);
+    assert_eq!(up.hits(), 0);
+    p.rewrite_config(&checked(&[up.addr], "/probe-after-reload"));
+    let (status, _) = p.reload(None);
+    assert_eq!(status, 200);
+    assert!(eventually(|| up
+        .seen()
+        .iter()
+        .any(|s| s.uri == "/probe-after-reload")));
+}

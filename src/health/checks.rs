@@ -1,18 +1,16 @@
 //! Active health checks of upstream endpoints and probes of `health.dependencies`, in the
-//! background — never on the request path. Every probe runs as its own task bounded by its
+//! background (the housekeeping loop starts them when due) — never on the request path. Every probe runs as its own task bounded by its
 //! timeout, so one that hangs delays nothing but its own target's next probe.
 
 use crate::health::probe;
 use crate::policy::{DependencyStatus, Policy, Probe};
 use crate::state::Shared;
-use async_trait::async_trait;
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The longest the loop sleeps: a reload that adds checks is picked up within this.
-const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// The longest the loop sleeps with nothing due (no checks configured). A reload wakes it
+/// at once (`Shared::policy_swapped`), so this only bounds a lost wake-up.
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// The shortest: probes due together start together.
 const MIN_SLEEP: Duration = Duration::from_millis(10);
 
@@ -103,7 +101,8 @@ impl HealthChecks {
 }
 
 /// When the loop should look again: the earliest probe due, within [MIN_SLEEP, MAX_SLEEP]
-/// from `now`. Sleeping until then (instead of ticking) keeps an idle instance asleep.
+/// from `now`. Sleeping until then (instead of ticking) keeps an idle instance asleep: one
+/// wake-up per probe, none in between.
 pub fn next_wake(policy: &Policy, now: Instant) -> Instant {
     let endpoints = policy
         .upstreams
@@ -123,23 +122,6 @@ pub fn next_wake(policy: &Policy, now: Instant) -> Instant {
         crate::time_math::after(now, MIN_SLEEP),
         crate::time_math::after(now, MAX_SLEEP),
     )
-}
-
-#[async_trait]
-impl BackgroundService for HealthChecks {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
-            let policy = self.shared.policy.load_full();
-            let now = Instant::now();
-            self.start_due_probes(&policy, now);
-            let wake = next_wake(&policy, now);
-            drop(policy);
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep_until(wake.into()) => {}
-            }
-        }
-    }
 }
 
 #[cfg(test)]

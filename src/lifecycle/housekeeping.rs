@@ -1,15 +1,22 @@
-//! Background upkeep: evicting idle rate-limit keys and publishing how many are tracked.
+//! Background upkeep: health probes when due (`health::checks`), evicting idle rate-limit keys
+//! and leases, and publishing how many keys are tracked — one loop, one thread.
 
+use crate::health::checks::{next_wake, HealthChecks};
 use crate::state::Shared;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often idle keys are evicted. A key whose bucket is full again is indistinguishable
 /// from a new one, so evicting it changes no verdict: only memory.
 const EVICT_EVERY: Duration = Duration::from_secs(10);
+/// A sweep due this soon runs with a probe's wake-up instead of waking on its own.
+const SWEEP_SLACK: Duration = Duration::from_secs(2);
+/// With no limit configured there is nothing to sweep: the loop only wakes for probes (a
+/// reload that adds limits wakes it at once).
+const IDLE_SWEEP: Duration = Duration::from_secs(3600);
 
 pub struct Housekeeping {
     pub shared: Arc<Shared>,
@@ -52,12 +59,36 @@ pub use crate::lifecycle::memory::return_free_memory;
 
 #[async_trait]
 impl BackgroundService for Housekeeping {
+    /// One loop for both background jobs: health probes when each is due, and the sweep
+    /// every `EVICT_EVERY` while a policy has limits. It sleeps until the earliest is due
+    /// (a reload wakes it), so an idle instance wakes once per probe, and a sweep that falls
+    /// near a probe rides on its wake-up instead of costing one of its own.
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut tick = tokio::time::interval(EVICT_EVERY);
+        let checks = HealthChecks {
+            shared: Arc::clone(&self.shared),
+        };
+        let mut next_sweep = Instant::now();
         loop {
+            let policy = self.shared.policy.load_full();
+            let now = Instant::now();
+            checks.start_due_probes(&policy, now);
+            let limited = policy.shared_limits.is_some()
+                || policy
+                    .routes
+                    .iter()
+                    .any(|r| !r.rate_limits.limits.is_empty());
+            if !limited {
+                next_sweep = crate::time_math::after(now, IDLE_SWEEP);
+            } else if now >= next_sweep.checked_sub(SWEEP_SLACK).unwrap_or(now) {
+                self.sweep();
+                next_sweep = crate::time_math::after(now, EVICT_EVERY);
+            }
+            let wake = next_wake(&policy, now).min(next_sweep);
+            drop(policy);
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = tick.tick() => self.sweep(),
+                _ = self.shared.policy_swapped.notified() => {}
+                _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
     }

@@ -29,6 +29,7 @@ pub fn reload(shared: &Shared, trigger: &str) -> Result<u64, Vec<String>> {
             let generation = policy.generation;
             crate::telemetry::set_level(&loaded.config.logging.level);
             shared.policy.store(Arc::new(policy));
+            shared.policy_swapped.notify_one();
             shared.config.set_info(ConfigInfo::of_text(&loaded.text));
             metrics.record_load(generation);
             if let Some(tls) = &shared.policy.load().tls_cert {

@@ -38,9 +38,6 @@ use tokio::sync::Notify;
 
 const RESOLUTION_MS: u64 = 10;
 const RESOLUTION_DURATION: Duration = Duration::from_millis(RESOLUTION_MS);
-// The longest the clock thread sleeps with nothing due: it keeps the watchdog fresh
-// (DELAYS_SEC) while an idle process wakes once a second instead of 100 times.
-const IDLE_WAKE_MS: u64 = 1000;
 
 // round to the NEXT timestamp based on the resolution
 #[inline]
@@ -139,9 +136,9 @@ impl TimerManager {
         Self::default()
     }
 
-    // This thread sleeps until the earliest timer is due (at most IDLE_WAKE_MS) and then
-    // fires all the timers that are due. It used to wake every RESOLUTION_MS whether or not
-    // any timer was armed: 100 wake-ups a second in an idle process.
+    // This thread sleeps until the earliest timer is due (with none armed, until one is)
+    // and then fires all the timers that are due. It used to wake every RESOLUTION_MS whether
+    // or not any timer was armed: 100 wake-ups a second in an idle process.
     pub(crate) fn clock_thread(&self) {
         *self.clock.lock() = Some(std::thread::current());
         loop {
@@ -167,9 +164,9 @@ impl TimerManager {
                 }
                 // write lock drops here
             }
-            let wake = self
-                .earliest_pending()
-                .min(now.saturating_add(IDLE_WAKE_MS as u128));
+            // Sleep until the earliest armed timer is due, or with none armed until one is
+            // registered (a timer due before `next_wake` unparks this thread).
+            let wake = self.earliest_pending();
             self.next_wake
                 .store(u64::try_from(wake).unwrap_or(u64::MAX), Ordering::SeqCst);
             // A timer registered while the trees were scanned compared itself with the
@@ -177,9 +174,17 @@ impl TimerManager {
             if self.earliest_pending() < wake {
                 continue;
             }
+            // The watchdog is only consulted before the clock is first started; while this
+            // thread lives and parks, it stays fresh.
+            self.clock_watchdog
+                .store(i64::MAX - DELAYS_SEC, Ordering::Relaxed);
+            if wake == u128::MAX {
+                std::thread::park();
+                continue;
+            }
             let now = self.elapsed().as_millis();
             if wake > now {
-                let ms = u64::try_from(wake - now).unwrap_or(IDLE_WAKE_MS);
+                let ms = u64::try_from(wake - now).unwrap_or(u64::MAX);
                 std::thread::park_timeout(Duration::from_millis(ms));
             }
         }
@@ -341,6 +346,21 @@ mod tests {
         std::thread::sleep(Duration::from_millis(500));
         // Ticking every 10 ms would have woken ~50 times.
         assert!(tm.clock_wakeups() - before <= 2);
+    }
+
+    #[tokio::test]
+    async fn test_clock_with_nothing_armed_does_not_wake() {
+        let tm_a = Arc::new(TimerManager::new());
+        let tm = tm_a.clone();
+        std::thread::spawn(move || tm_a.clock_thread());
+        tm.register_timer(Duration::from_millis(20)).poll().await;
+        let before = tm.clock_wakeups();
+        std::thread::sleep(Duration::from_millis(1300));
+        // With a 1 s cap on its nap it woke once here; it now parks until a timer comes.
+        assert_eq!(tm.clock_wakeups() - before, 0);
+        // ...and a timer registered then still fires.
+        tm.register_timer(Duration::from_millis(20)).poll().await;
+        assert!(tm.is_clock_running().is_ok());
     }
 
     #[tokio::test]
