@@ -111,12 +111,14 @@ def fast_upstream(work, port, cpu=0, keepalive=True):
                        f" location / {{ return 200 \"ok\"; }} }}", cpu=cpu)
 
 
-def nginx_proxy_config(port, up_port, body_limit="1m"):
+def nginx_proxy_config(port, up_port, body_limit="1m", upstream=None):
     """NGINX configured for Rampart's job (BENCHMARKS.md): upstream keep-alive, a `limit_req`
-    keyed on the client that never refuses, a body limit, eight security headers."""
+    keyed on the client that never refuses, a body limit, eight security headers. `upstream`:
+    the app's address in NGINX's spelling instead of 127.0.0.1:up_port (`unix:/path`)."""
     headers = "\n".join(f"   add_header {k} \"{v}\" always;" for k, v in SECURITY_HEADERS)
+    server = upstream or f"127.0.0.1:{up_port}"
     return f"""
- upstream app {{ server 127.0.0.1:{up_port}; keepalive 64; }}
+ upstream app {{ server {server}; keepalive 64; }}
  limit_req_zone $binary_remote_addr zone=perip:10m rate=100000000r/s;
  server {{
   listen 127.0.0.1:{port};
@@ -162,7 +164,10 @@ def wrk(port, seconds, connections, path="/", script=None, cpu=0):
             "non2xx": int(errors.group(1)) if errors else 0}
 
 
-def rampart_config(listen, admin, upstream_port, all_features, rate_limited=False):
+def rampart_config(listen, admin, upstream_port, all_features, rate_limited=False,
+                   endpoint=None):
+    """`endpoint`: the app's address in Rampart's spelling instead of 127.0.0.1:upstream_port
+    (`unix:/path`)."""
     route = "  - { name: bench, match: { path_prefix: / }, upstream: app }\n"
     client = ""
     upstream_extra = ""
@@ -196,7 +201,7 @@ def rampart_config(listen, admin, upstream_port, all_features, rate_limited=Fals
         "  environment: development\n"
         + client +
         "upstreams:\n"
-        f"  app:\n    endpoints: [127.0.0.1:{upstream_port}]\n"
+        f"  app:\n    endpoints: [\"{endpoint or f'127.0.0.1:{upstream_port}'}\"]\n"
         + upstream_extra +
         "routes:\n" + route + logging
     )

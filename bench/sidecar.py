@@ -5,8 +5,10 @@ The example Flask app under gunicorn (4 sync workers) and the proxy share the ma
 unpinned, as they would share a pod; `wrk -t1 -c16` drives GET /api/items. Targets, in
 interleaved rounds: direct; NGINX (one worker, upstream keep-alive, `limit_req` that never
 refuses, body limit, eight security headers); Rampart (one thread, every guard on); and the
-same protections written as Flask middleware (bench/sidecar_app.py). Each is reported as a
-share of direct's req/s in the same run, with the proxy's CPU per request. Run through
+same protections written as Flask middleware (bench/sidecar_app.py); then both proxies in
+front of the same app bound to a unix socket (`gunicorn --bind unix:`), the placement of its own
+that a pod should use. Each is reported as a share of direct's req/s in the same run, with the
+proxy's CPU per request. Run through
 `bench/run sidecar`.
 """
 
@@ -25,10 +27,11 @@ from bench import (ROOT, publish, children, cpu_ticks, free_port, nginx_proxy_co
 PATH = "/api/items"
 
 
-def gunicorn(port, module, workers):
+def gunicorn(port, module, workers, bind=None, extra=()):
     app_dir = ROOT / "examples/legacy_app"
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", bind or f"127.0.0.1:{port}",
+         *extra,
          "--pythonpath", f"{ROOT / 'bench'},{app_dir}", module],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -49,14 +52,38 @@ def run(args):
         rampart = subprocess.Popen([args.binary, "--config", str(cfg)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(rampart)
-        for port in (app_port, inapp_port, ng_port, rp_port):
+        # The same app on a unix socket, behind both proxies: what a pod should use when the
+        # proxy and the app share it (no TCP handshake, no port to reach from outside).
+        sock = Path(work) / "app.sock"
+        # NGINX's workers run as nobody when started as root: the folder must be searchable
+        # and the socket writable for them (gunicorn --umask 0).
+        os.chmod(work, 0o755)
+        procs.append(gunicorn(0, "app:app", args.workers, bind=f"unix:{sock}",
+                              extra=["--umask", "0"]))
+        ngu_port = free_port()
+        nginx_unix = start_nginx(work, "proxy-unix", nginx_proxy_config(
+            ngu_port, 0, "64k", upstream=f"unix:{sock}"), cpu=None)
+        procs.append(nginx_unix)
+        rpu_port, admin_u = free_port(), free_port()
+        cfg_u = Path(work) / "rampart-unix.yaml"
+        cfg_u.write_text(rampart_config(rpu_port, admin_u, 0, all_features=True,
+                                        endpoint=f"unix:{sock}"))
+        rampart_unix = subprocess.Popen([args.binary, "--config", str(cfg_u)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(rampart_unix)
+        for port in (app_port, inapp_port, ng_port, rp_port, ngu_port, rpu_port):
             wait_port(port, timeout=60)
+        deadline = time.time() + 60
+        while not sock.exists() and time.time() < deadline:
+            time.sleep(0.1)
         targets = [
             ("direct (gunicorn -w 4)", app_port, []),
             ("nginx (limit_req, body limit, 8 headers)", ng_port, [nginx.pid] + children(nginx.pid)),
             ("rampart (every guard on)", rp_port, [rampart.pid]),
             ("in-app middleware (Flask-Limiter, Talisman, MAX_CONTENT_LENGTH, request id)",
              inapp_port, []),
+            ("nginx, app on unix:", ngu_port, [nginx_unix.pid] + children(nginx_unix.pid)),
+            ("rampart, app on unix:", rpu_port, [rampart_unix.pid]),
         ]
         for _, port, _ in targets:  # warm: imports, pools, caches
             wrk(port, 2, args.connections, path=PATH, cpu=None)
@@ -99,6 +126,10 @@ def report(args, targets, results):
         f"Rampart keeps {shares[names[2]]:.2f} of direct, NGINX {shares[names[1]]:.2f} "
         f"(Rampart/NGINX share: {shares[names[2]] / shares[names[1]]:.2f}; target at least 1.00); "
         f"Rampart/in-app throughput: {shares[names[2]] / shares[names[3]]:.2f}x (target at least 1.5x).",
+        f"App on a unix socket: Rampart keeps {shares[names[5]]:.2f} of direct (TCP) where NGINX "
+        f"keeps {shares[names[4]]:.2f} (Rampart/NGINX: {shares[names[5]] / shares[names[4]]:.2f}); "
+        f"unix: against TCP: Rampart {shares[names[5]] / shares[names[2]]:.2f}x, NGINX "
+        f"{shares[names[4]] / shares[names[1]]:.2f}x.",
     ]
     return "\n".join(lines) + "\n"
 
