@@ -186,3 +186,38 @@ fn pooled_connections_are_reused_without_a_race() {
         "150 sequential requests used {conns} upstream connections"
     );
 }
+
+#[test]
+fn an_upstream_connection_answered_with_connection_close_is_closed_by_rampart() {
+    // The app says `Connection: close` and then waits: Rampart must end the connection
+    // itself once the answer is complete (no pooling, no half-open socket left behind).
+    use std::io::{Read, Write};
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = app.local_addr().unwrap();
+    let saw_eof = std::thread::spawn(move || {
+        let (mut conn, _) = app.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(conn.read(&mut byte).unwrap(), 1);
+            head.push(byte[0]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut rest = [0u8; 16];
+        matches!(conn.read(&mut rest), Ok(0))
+    });
+    let p = start(&config(
+        addr,
+        "  - { name: api, match: { path_prefix: / }, upstream: app }\n",
+    ));
+    let resp = client().get(p.url("/x")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().unwrap(), "ok");
+    assert!(
+        saw_eof.join().unwrap(),
+        "the app never saw the connection end"
+    );
+}

@@ -666,8 +666,10 @@ impl HttpSession {
         // because that case does not need async
         match self.keepalive_timeout {
             KeepaliveStatus::Off => {
-                debug!("HTTP shutdown connection");
-                self.shutdown().await;
+                // Dropping the stream closes it (and flushes what is still buffered, which a
+                // complete exchange leaves nothing of): a `shutdown(2)` first would only send
+                // the same FIN one system call earlier.
+                debug!("HTTP close connection");
                 None
             }
             _ => Some(self.underlying_stream),
