@@ -107,8 +107,17 @@ pub fn check_h2(req: &RequestHeader, limits: &HeadLimits) -> Result<Accepted, Re
 }
 
 /// RFC 9113 §8.2.1: a field value must not start or end with whitespace (the decoder
-/// refuses CR, LF and NUL itself, and upper-case and connection-specific names).
+/// refuses CR, LF and NUL itself, and upper-case and connection-specific names). And the
+/// name must be a token (RFC 9110 §5.1): HTTP/2 allows more (`"`, `(`, `@`...), but the
+/// request goes on to the app as HTTP/1.1, where such a name makes it malformed; the HTTP/1
+/// front door refuses the same name with the same 400.
 fn check_h2_field(name: &HeaderName, value: &[u8]) -> Result<(), Reject> {
+    if !name.as_str().bytes().all(is_tchar) {
+        return Err(Reject::new(
+            Code::BadRequest,
+            format!("HTTP/2 header name {:?} is not a token", name.as_str()),
+        ));
+    }
     let padded = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
     if padded(value.first()) || padded(value.last()) {
         return Err(Reject::new(
@@ -117,6 +126,11 @@ fn check_h2_field(name: &HeaderName, value: &[u8]) -> Result<(), Reject> {
         ));
     }
     Ok(())
+}
+
+/// A token character (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

@@ -99,3 +99,34 @@ fn padded_values_are_malformed() {
     assert_eq!(code(check_h2(&h2("/", &[("x", "a b")]), &LIMITS)), None);
     assert_eq!(code(check_h2(&h2("/", &[("x", "")]), &LIMITS)), None);
 }
+
+/// Found by the HTTP/2 fuzz target: the `http` crate's HTTP/2 name table lets `"` through
+/// (no token character), and such a name reached the app's HTTP/1.1 head, which its parser
+/// then refused.
+#[test]
+fn names_that_are_not_tokens_are_malformed() {
+    for name in [&b"exmp&&&&&\""[..], b"\"", b"a\"b"] {
+        let name = HeaderName::from_lowercase(name).expect("HTTP/2 decodes this name");
+        let request = http::Request::builder()
+            .uri("https://a.example/")
+            .version(http::Version::HTTP_2)
+            .body(())
+            .expect("request");
+        let (mut parts, ()) = request.into_parts();
+        parts
+            .headers
+            .append(name.clone(), http::HeaderValue::from_static("v"));
+        let req = RequestHeader::from(parts);
+        assert_eq!(
+            code(check_h2(&req, &LIMITS)),
+            Some((Code::BadRequest, 400)),
+            "{name:?}"
+        );
+    }
+    assert_eq!(
+        code(check_h2(&h2("/", &[("x-a.b~c!", "v")]), &LIMITS)),
+        None
+    );
+    assert!(b"!#$%&'*+-.^_`|~aZ09".iter().all(|b| is_tchar(*b)));
+    assert!(!b"\"(),/:;<=>?@[\\]{} \t".iter().any(|b| is_tchar(*b)));
+}
