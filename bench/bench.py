@@ -235,7 +235,7 @@ def measure_allocs(args, work, up_port, procs):
 
         def total():
             time.sleep(0.3)  # the counter file is rewritten every 100 ms
-            return int(count_file.read_text())
+            return int(count_file.read_text().split()[0])
 
         before = total()
         r = wrk(port, args.seconds, args.connections)

@@ -5,6 +5,7 @@ per idle connection. Run through `bench/run storm` (ulimit raised there).
 """
 
 import argparse
+import os
 import socket
 import subprocess
 import tempfile
@@ -26,7 +27,12 @@ def main():
     ap.add_argument("--connections", type=int, default=5000)
     ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
     ap.add_argument("--out", help="also write the result (Markdown) here")
+    ap.add_argument("--alloc-count", action="store_true",
+                    help="run the allocation-counting build (target/alloc-count/rampart, built by "
+                         "bench/run) and report the heap bytes an idle connection keeps, by size")
     args = ap.parse_args()
+    if args.alloc_count:
+        args.binary = str(ROOT / "target/alloc-count/rampart")
 
     work = tempfile.mkdtemp(prefix="rampart-storm-")
     up_port = free_port()
@@ -41,8 +47,17 @@ def main():
         f"upstreams:\n  app:\n    endpoints: [127.0.0.1:{up_port}]\n"
         "routes:\n  - { name: all, match: { path_prefix: / }, upstream: app }\n"
         "logging:\n  access_log: false\n  level: warn\n")
-    proc = subprocess.Popen([args.binary, "--config", str(cfg)],
+    count_file = Path(work) / "allocs"
+    env = dict(os.environ, RAMPART_ALLOC_COUNT_FILE=str(count_file))
+    proc = subprocess.Popen([args.binary, "--config", str(cfg)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def live():
+        """Live heap bytes by size class (alloc-count build), else None."""
+        if not args.alloc_count:
+            return None
+        time.sleep(0.3)  # rewritten every 100 ms
+        return [int(x) for x in count_file.read_text().split()[1:]]
     try:
         wait_port(port)
         # Warm: one request, so the pool and the runtime are in their steady state.
@@ -51,6 +66,7 @@ def main():
             s.recv(4096)
         time.sleep(1)
         before = rss_kib(proc.pid)
+        heap_before = live()
         conns = []
         for _ in range(args.connections):
             s = socket.create_connection(("127.0.0.1", port))
@@ -59,6 +75,7 @@ def main():
             conns.append(s)
         time.sleep(2)
         during = rss_kib(proc.pid)
+        heap_during = live()
         for s in conns:
             s.close()
         time.sleep(10)
@@ -74,6 +91,13 @@ def main():
             f"|---|---|---|---|\n"
             f"| {before / 1024:.1f} MiB | {during / 1024:.1f} MiB | {after / 1024:.1f} MiB | "
             f"{per_conn / 1024:.1f} KiB ({per_conn / 1000:.1f} KB) |\n")
+    if heap_before is not None:
+        grown = [(d - b) / args.connections for b, d in zip(heap_before, heap_during)]
+        text += (f"\nHeap bytes an idle connection keeps (live, alloc-count build): "
+                 f"{sum(grown):,.0f} B, by allocation size:\n\n| size | bytes per connection |\n"
+                 "|---|---|\n")
+        text += "".join(f"| {1 << i}-{(2 << i) - 1} B | {g:,.0f} |\n"
+                        for i, g in enumerate(grown) if abs(g) >= 16)
     print(text)
     if args.out:
         Path(args.out).write_text(text)

@@ -259,7 +259,9 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                 Reject::new(Code::Overloaded, "too many open connections").with_retry_after(1);
             // Before a TLS handshake there is nobody to answer in HTTP: just close.
             let answer = self.tls.is_none();
-            refuse(&mut stream, &self.shared, reject, &[], answer).await;
+            // Boxed, here and below: a future held inline would size every connection's
+            // state for its rarest path (an idle keep-alive connection keeps that state).
+            Box::pin(refuse(&mut stream, &self.shared, reject, &[], answer)).await;
             return None;
         };
         let accepted = Deadline::after(self.shared.policy.load().client.header_timeout);
@@ -272,7 +274,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             let Ok(socket) = stream.into_any().downcast::<L4Stream>() else {
                 return None;
             };
-            stream = match accepted.bound(acceptor.tls_handshake(*socket)).await {
+            stream = match Box::pin(accepted.bound(acceptor.tls_handshake(*socket))).await {
                 Ok(Ok(tls)) => Box::new(tls),
                 // Scanners and dropped clients fail handshakes all day: not an error.
                 Ok(Err(e)) => {
@@ -319,7 +321,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                 Head::Closed => return None,
                 Head::Refused(reject, read) => {
                     let mut stream: Stream = conn;
-                    refuse(&mut stream, &self.shared, reject, &read, true).await;
+                    Box::pin(refuse(&mut stream, &self.shared, reject, &read, true)).await;
                     return None;
                 }
             };

@@ -313,6 +313,18 @@ pub(crate) struct UninitializedStream {
 }
 
 impl UninitializedStream {
+    /// Whether `handshake` has anything to wait for (a TLS listener). Without TLS the stream
+    /// is ready at once: `into_plain`.
+    pub(crate) fn needs_handshake(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The stream of a listener without TLS, with its buffers set.
+    pub(crate) fn into_plain(mut self) -> Stream {
+        self.l4.set_buffer(self.l4_buffer);
+        Box::new(self.l4)
+    }
+
     pub async fn handshake(mut self) -> Result<Stream> {
         self.l4.set_buffer(self.l4_buffer);
         if let Some(tls) = self.tls {

@@ -230,8 +230,14 @@ impl<A: ServerApp + Send + Sync + 'static> Service<A> {
                     let app = app_logic.clone();
                     let shutdown = shutdown.clone();
                     current_handle().spawn(async move {
+                        // Without TLS there is nothing to wait for: no 60 s timer armed per
+                        // connection, and (the handshake future boxed) no room for a TLS
+                        // handshake's state in every connection's task for its whole life.
+                        if !io.needs_handshake() {
+                            return Self::handle_event(io.into_plain(), app, shutdown).await;
+                        }
                         let peer_addr = io.peer_addr();
-                        match timeout(Duration::from_secs(60), io.handshake()).await {
+                        match timeout(Duration::from_secs(60), Box::pin(io.handshake())).await {
                             Ok(handshake) => {
                                 match handshake {
                                     Ok(io) => Self::handle_event(io, app, shutdown).await,
