@@ -26,25 +26,13 @@ impl RedisServer {
 
     /// Starts one on `socket` (in `dir`, kept until the server is dropped).
     pub fn start_at(socket: PathBuf, dir: tempfile::TempDir) -> RedisServer {
-        let mut child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", "0", "--save", "", "--appendonly", "no"])
             .arg("--unixsocket")
             .arg(&socket)
             .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed: run ./test, which installs it");
-        let out = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(out).lines();
-        let ready = lines.by_ref().map_while(Result::ok).any(|l| {
-            l.to_ascii_lowercase()
-                .contains("ready to accept connections")
-        });
-        assert!(ready, "redis-server did not start");
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+            .arg(dir.path());
+        let child = spawn_until_ready(cmd, "redis-server");
         RedisServer {
             socket,
             child,
@@ -55,6 +43,25 @@ impl RedisServer {
     pub fn url(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
+}
+
+/// Starts `cmd` (a `redis-server`, data node or sentinel) and returns once it says it is
+/// ready; its output is drained from then on so it never blocks on a full pipe.
+pub fn spawn_until_ready(mut cmd: Command, what: &str) -> Child {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is not installed: run ./test, which installs it");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let ready = lines.by_ref().map_while(Result::ok).any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.contains("ready to accept connections") || l.contains("sentinel id is")
+    });
+    assert!(ready, "{what} did not start");
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    child
 }
 
 impl Drop for RedisServer {

@@ -3,10 +3,10 @@
 //! bus listens on port + 10000, so ports are picked below 55535 with that one free too),
 //! nothing persisted, every process stopped on drop.
 
-use std::io::{BufRead, BufReader};
+use super::redis::spawn_until_ready;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A loopback port, free now, below 55535, whose cluster-bus port (+10000) is free too.
@@ -55,23 +55,12 @@ pub struct Node {
 impl Node {
     /// Starts `redis-server` with `args` in `dir`; returns once it accepts connections.
     fn start(port: u16, dir: &Path, args: &[&str]) -> Node {
-        let mut child = Command::new("redis-server")
-            .args(args)
+        let mut cmd = Command::new("redis-server");
+        cmd.args(args)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed: run ./test, which installs it");
-        let out = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(out).lines();
-        let ready = lines.by_ref().map_while(Result::ok).any(|l| {
-            let l = l.to_ascii_lowercase();
-            l.contains("ready to accept connections") || l.contains("sentinel id is")
-        });
-        assert!(ready, "redis-server on {port} did not start");
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+            .arg(dir);
+        let child = spawn_until_ready(cmd, &format!("redis-server on {port}"));
         Node {
             port,
             child: Some(child),
