@@ -87,6 +87,44 @@ fn padded_h2_values_never_reach_the_app() {
     }
 }
 
+/// A header name that is no HTTP token (`"`): HTTP/2's decoder lets it through, but the
+/// request goes on to the app as HTTP/1.1, where it is malformed. 400 on every protocol, as
+/// the HTTP/1.1 front door answers it (found by the HTTP/2 fuzz target; before the fix the
+/// name reached the app over h2c and h2).
+#[test]
+fn a_header_name_that_is_not_a_token_gets_400_on_every_protocol() {
+    for proto in [Proto::H2c, Proto::H2Tls] {
+        let up = RecordingUpstream::start();
+        let p = serve(proto, &up);
+        let (addr, tls, authority) = (p.process.addr, p.tls(), p.authority());
+        let get = |name: &[u8]| common::h2_raw::get(addr, tls, &authority, "/x", &[(name, b"v")]);
+        assert_eq!(get(b"x\"q"), 400, "{proto:?}");
+        // Rampart's own 400: before the fix this was the app's, the name having reached it.
+        let refused = p
+            .process
+            .wait_for_log(|l| l.contains("\"status\":400"))
+            .expect("an access-log line");
+        assert!(
+            refused.contains("\"code\":\"bad_request\""),
+            "{proto:?}: {refused}"
+        );
+        assert!(
+            refused.contains("\"upstream_ms\":null"),
+            "{proto:?}: {refused}"
+        );
+        assert_eq!(up.hits(), 0, "{proto:?}: the name never reached the app");
+        assert_eq!(get(b"x-q"), 200, "{proto:?}");
+    }
+    let up = RecordingUpstream::start();
+    let p = serve(Proto::Http1, &up);
+    let answer = raw(
+        p.process.addr,
+        b"GET /x HTTP/1.1\r\nHost: a\r\nx\"q: v\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(raw_status(&answer), 400);
+    assert_eq!(up.hits(), 0);
+}
+
 #[test]
 fn the_app_is_told_who_asked() {
     for proto in Proto::ALL {

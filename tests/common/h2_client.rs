@@ -7,12 +7,12 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A connection, cleartext or TLS.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Runs `exchange` on a fresh connection to `addr` (TLS with ALPN h2 when `tls`), in a
 /// runtime of its own; the scheme for the requests' URIs comes with the connection.
-fn on_connection<T>(
+pub(crate) fn on_connection<T>(
     addr: SocketAddr,
     tls: bool,
     exchange: impl AsyncFnOnce(Box<dyn Io>, &'static str) -> T,

@@ -5,6 +5,7 @@
 mod certs;
 pub mod faulty;
 pub mod h2_client;
+pub mod h2_raw;
 pub mod pods;
 pub mod redis;
 pub mod redis_topologies;
