@@ -4,6 +4,7 @@
 //! also sees what Pingora would silently fix up (e.g. it drops Content-Length when
 //! Transfer-Encoding is present, and answers malformed heads with its own error page).
 
+use super::parsed_head::ParsedHead;
 use crate::config::model::Underscores;
 pub use crate::policy::HeadLimits;
 use crate::reject::{Code, Reject};
@@ -62,6 +63,16 @@ pub fn normalize_version(buf: &mut [u8]) {
 
 /// Checks the bytes received so far. Call again with more bytes while `Partial`.
 pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject> {
+    check_head_recording(buf, limits, &mut ParsedHead::default())
+}
+
+/// [`check_head`], keeping where a complete, acceptable head's parts lie in `parsed`: the
+/// session Pingora serves is built from it, without parsing the head again.
+pub fn check_head_recording(
+    buf: &[u8],
+    limits: &HeadLimits,
+    parsed: &mut ParsedHead,
+) -> Result<HeadStatus, Reject> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
     let max_headers = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
     let mut req = httparse::Request::new(&mut headers[..max_headers]);
@@ -85,6 +96,7 @@ pub fn check_head(buf: &[u8], limits: &HeadLimits) -> Result<HeadStatus, Reject>
             }
             check_line_endings(&buf[..len])?;
             let head = check_request(&req, buf, limits.underscores)?;
+            parsed.record(&req, buf);
             Ok(HeadStatus::Complete { len, head })
         }
         Err(httparse::Error::TooManyHeaders) => Err(too_many_headers(limits)),

@@ -15,6 +15,7 @@
 pub mod chunked;
 pub mod client_stream;
 pub mod framing;
+pub mod parsed_head;
 
 use crate::answer::{self, Answer, Scope};
 use crate::guards::forwarded::mint_request_id;
@@ -26,6 +27,7 @@ use crate::telemetry::AccessRecord;
 use async_trait::async_trait;
 use client_stream::ClientStream;
 use framing::{HeadFacts, HeadStatus};
+use parsed_head::ParsedHead;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
@@ -86,6 +88,7 @@ async fn read_head(
     then_within: Option<Duration>,
     shutdown: &ShutdownWatch,
     first: bool,
+    parsed: &mut ParsedHead,
 ) -> Head {
     // Waiting for the first byte is idleness; from then on the whole head must arrive
     // within `header_timeout` (slowloris).
@@ -102,7 +105,7 @@ async fn read_head(
         if started {
             let pending = conn.pending();
             framing::normalize_version(pending);
-            match framing::check_head(pending, limits) {
+            match framing::check_head_recording(pending, limits, parsed) {
                 Ok(HeadStatus::Complete { len, head }) => {
                     return Head::Ready {
                         len,
@@ -183,6 +186,30 @@ async fn h2c_preface(conn: &mut ClientStream, deadline: Deadline) -> bool {
             Ok(Ok(read)) if read > 0 => {}
             _ => return false,
         }
+    }
+}
+
+/// Hands the head to the session: as parsed by the front door (one parse), or as bytes for
+/// Pingora to parse when an absolute-form target was rewritten (rare), or if the parse
+/// cannot be handed over as it is.
+fn start_session(
+    session: &mut ServerSession,
+    mut head: bytes::BytesMut,
+    absolute: Option<(usize, usize)>,
+    parsed: &ParsedHead,
+) {
+    if let Some(cut) = absolute {
+        framing::to_origin_form(&mut head, cut);
+        session.set_pipelined_prefix(head);
+        return;
+    }
+    let raw = head.freeze();
+    let handed_over = parsed
+        .to_request_header(&raw)
+        .is_some_and(|header| session.set_request_head(raw.clone(), header).is_ok());
+    if !handed_over {
+        // Pingora's own parse then says what is wrong, as it did before the handover.
+        session.set_pipelined_prefix(bytes::BytesMut::from(&raw[..]));
     }
 }
 
@@ -299,6 +326,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
         }
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut first = true;
+        let mut parsed = ParsedHead::default();
         loop {
             // Copied out: no snapshot is held while waiting for a client.
             let (limits, header_timeout, idle) = {
@@ -311,7 +339,15 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             } else {
                 (Deadline::after(idle), Some(header_timeout))
             };
-            let read = read_head(&mut conn, &limits, wait, then_within, shutdown, first);
+            let read = read_head(
+                &mut conn,
+                &limits,
+                wait,
+                then_within,
+                shutdown,
+                first,
+                &mut parsed,
+            );
             let (len, head, pipelined) = match read.await {
                 Head::Ready {
                     len,
@@ -328,10 +364,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             // The request's one snapshot, taken now that its head is complete.
             let policy = self.shared.policy.load_full();
             let max_requests = policy.client.max_requests_per_connection;
-            let mut head_bytes = conn.start_request(len, head.body, pipelined);
-            if let Some(cut) = head.absolute {
-                framing::to_origin_form(&mut head_bytes, cut);
-            }
+            let head_bytes = conn.start_request(len, head.body, pipelined);
             // A client that sent its last request and ended its side gets its answer; the
             // connection then closes.
             let last = conn.client_ended() && conn.pending().is_empty();
@@ -353,7 +386,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                 drop_underscored: head.drop_underscored,
             };
             session.set_connection_user_context(Some(Box::new(handover)));
-            session.set_pipelined_prefix(head_bytes);
+            start_session(&mut session, head_bytes, head.absolute, &parsed);
             first = false;
             let reused = self.proxy.process_new_http(session, shutdown).await?;
             let (next, settings) = reused.consume();

@@ -952,6 +952,15 @@ impl Session {
         }
     }
 
+    /// Starts an HTTP/1 session from a request head already read and parsed by the caller
+    /// (see [`SessionV1::set_request_head`]); other kinds of session ignore it.
+    pub fn set_request_head(&mut self, raw: Bytes, header: Box<RequestHeader>) -> Result<()> {
+        match self {
+            Self::H1(s) => s.set_request_head(raw, header),
+            _ => Ok(()),
+        }
+    }
+
     /// Set pipelined bytes to be parsed as the start of this session's request.
     ///
     /// No-op for non-H1 sessions. See

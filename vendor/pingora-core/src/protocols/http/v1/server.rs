@@ -158,6 +158,9 @@ pub struct HttpSession {
     /// [`super::super::HttpPersistentSettings`] into the next session.
     /// Scoped narrowly so it cannot affect FIN / `abort_on_close` semantics.
     pipelined_idle_bytes_stashed: bool,
+    /// The request head was handed over already parsed ([`Self::set_request_head`]): the
+    /// next [`Self::read_request`] returns it without reading or parsing.
+    head_given: bool,
 }
 
 impl HttpSession {
@@ -206,7 +209,36 @@ impl HttpSession {
             pipelining_enabled: false,
             pipelined_prefix: None,
             pipelined_idle_bytes_stashed: false,
+            head_given: false,
         }
+    }
+
+    /// Starts the session from a request head its caller already read and parsed, so the
+    /// same bytes are not parsed twice: `raw` is exactly the head (request line, fields and
+    /// the blank line), `header` was built from it (field values may share `raw`'s
+    /// storage). The next [`Self::read_request`] returns `raw`'s length at once; everything
+    /// after the head is read from the stream as usual. The checks `read_request` makes on a
+    /// head it parsed itself are made here.
+    pub fn set_request_head(&mut self, raw: Bytes, mut header: Box<RequestHeader>) -> Result<()> {
+        let has_both_te_and_cl = header.headers.contains_key(TRANSFER_ENCODING)
+            && header.headers.contains_key(CONTENT_LENGTH);
+        if has_both_te_and_cl {
+            header.remove_header(&CONTENT_LENGTH);
+        }
+        self.raw_header = Some(BufRef(0, raw.len()));
+        self.buf = raw;
+        self.preread_body = Some(BytesMut::new());
+        self.request_header = Some(header);
+        self.body_reader.reinit();
+        self.pipelined_idle_bytes_stashed = false;
+        self.response_written = None;
+        self.respect_keepalive();
+        if has_both_te_and_cl {
+            self.set_keepalive(None);
+        }
+        self.validate_request()?;
+        self.head_given = true;
+        Ok(())
     }
 
     async fn read_request_buf(
@@ -278,6 +310,9 @@ impl HttpSession {
     pub async fn read_request(&mut self) -> Result<Option<usize>> {
         const MAX_ERR_BUF_LEN: usize = 2048;
 
+        if std::mem::take(&mut self.head_given) {
+            return Ok(Some(self.buf.len()));
+        }
         self.buf.clear();
         // Account parsing a fully buffered request against Tokio's cooperative task budget. Do
         // this before taking the prefix so cancellation cannot discard bytes between sessions.
@@ -1877,6 +1912,40 @@ mod tests_stream {
         let res = http_stream.read_request().await;
         assert_eq!(input.len(), res.unwrap().unwrap());
         assert_eq!(0, http_stream.req_header().headers.len());
+    }
+
+    /// A head handed over parsed is served without a read or a second parse: the mock
+    /// stream holds only the body, so a read of the head would see the body instead.
+    #[tokio::test]
+    async fn request_head_handed_over_parsed() {
+        init_log();
+        let raw = Bytes::from_static(b"POST /x?y=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n");
+        let mut header = RequestHeader::build("POST", b"/x?y=1", Some(2)).unwrap();
+        header.append_header("Host", "a").unwrap();
+        header.append_header("Content-Length", "3").unwrap();
+        let mock_io = Builder::new().read(b"abc").build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.set_request_head(raw.clone(), Box::new(header)).unwrap();
+        let res = http_stream.read_request().await;
+        assert_eq!(raw.len(), res.unwrap().unwrap());
+        assert_eq!(http_stream.req_header().uri.path(), "/x");
+        assert_eq!(http_stream.get_header("host").unwrap(), "a");
+        assert_eq!(http_stream.get_headers_raw_bytes(), raw);
+        let body = http_stream.read_body_bytes().await.unwrap().unwrap();
+        assert_eq!(&body[..], b"abc");
+        assert!(http_stream.is_body_done());
+    }
+
+    /// The checks a parsed head meets are made on a handed-over one too.
+    #[tokio::test]
+    async fn request_head_handed_over_is_validated() {
+        init_log();
+        let raw = Bytes::from_static(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
+        let mut header = RequestHeader::build("GET", b"/", Some(1)).unwrap();
+        header.append_header("Content-Length", "x").unwrap();
+        let mock_io = Builder::new().build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        assert!(http_stream.set_request_head(raw, Box::new(header)).is_err());
     }
 
     #[cfg(feature = "patched_http1")]
