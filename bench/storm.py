@@ -80,6 +80,7 @@ def main():
             s.close()
         time.sleep(10)
         after = rss_kib(proc.pid)
+        heap_after = live()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -98,6 +99,13 @@ def main():
                  "|---|---|\n")
         text += "".join(f"| {1 << i}-{(2 << i) - 1} B | {g:,.0f} |\n"
                         for i, g in enumerate(grown) if abs(g) >= 16)
+        # What RSS kept after the storm is either objects still alive or pages the allocator
+        # holds: the live heap before and 10 s after tells which.
+        kept = [(a - b) for b, a in zip(heap_before, heap_after)]
+        text += (f"\nLive heap 10 s after closing, against before: {sum(kept) / 1024:+,.1f} KiB"
+                 f" ({sum(heap_before) / 1024:,.1f} KiB before)\n")
+        text += "".join(f"| {1 << i}-{(2 << i) - 1} B | {k / 1024:+,.1f} KiB |\n"
+                        for i, k in enumerate(kept) if abs(k) >= 4096)
     print(text)
     if args.out:
         Path(args.out).write_text(text)
