@@ -9,6 +9,7 @@ commit and the machine, into bench/results/<date>-all.md. Run through `bench/run
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -38,13 +39,16 @@ def main():
                 f"Commit {commit}{' (with local changes)' if dirty else ''}; {os.cpu_count()} CPUs, "
                 f"{platform.machine()}, Linux {platform.release()}.",
                 ""]
+    texts = {}
     for title, script, extra in PLACEMENTS:
         out = results / f"{stamp}-{Path(script).stem}.md"
         print(f"==> {title} (bench/{script})", flush=True)
         subprocess.run([sys.executable, str(ROOT / "bench" / script), "--out", str(out), *extra],
                        cwd=ROOT, check=True)
-        sections += [f"## {title}", "", out.read_text().strip(), ""]
+        texts[script] = out.read_text()
+        sections += [f"## {title}", "", texts[script].strip(), ""]
         out.unlink()
+    sections[4:4] = targets(texts)
     print("==> 4c. Memory for 1,000,000 rate-limit keys (bench/rate_limit_memory.rs)", flush=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "rate_limit_memory"],
                    cwd=ROOT, check=True)
@@ -57,6 +61,49 @@ def main():
     combined = results / f"{stamp}-all.md"
     combined.write_text("\n".join(sections))
     print(f"(all four placements written to {combined})")
+
+
+def targets(texts):
+    """The 0.3 performance targets (issue "Below bare Pingora") against this run's figures,
+    read back from the placements' tables: met, or the distance."""
+    def find(pattern, script, cast=float):
+        m = re.search(pattern, texts.get(script, ""), re.M)
+        return cast(m.group(1).replace(",", "")) if m else None
+
+    rows = []
+
+    def row(what, target, value, met):
+        shown = "not measured" if value is None else value
+        verdict = "-" if value is None else ("met" if met else "not met")
+        rows.append(f"| {what} | {target} | {shown} | {verdict} |")
+
+    ratio = find(r"^\| rampart \(every guard on\) \|[^|]*\|[^|]*\|[^|]*\| ([\d.]+)x", "bench.py")
+    row("pinned: CPU per request, every guard on, vs NGINX", "at most 1.30x",
+        ratio and f"{ratio:.2f}x", ratio is not None and ratio <= 1.30)
+    allocs = find(r"^\| rampart \(every guard on\) \| ([\d.]+) \|$", "bench.py")
+    bare = find(r"^\| bare pingora \| ([\d.]+) \|$", "bench.py")
+    row("pinned: allocations per request, every guard on", f"at most bare Pingora's ({bare})",
+        allocs, allocs is not None and bare is not None and allocs <= bare)
+    share = find(r"Rampart/NGINX share: ([\d.]+)", "sidecar.py")
+    row("sidecar: Rampart's share of direct / NGINX's", "at least 1.00", share,
+        share is not None and share >= 1.0)
+    inapp = find(r"Rampart/in-app throughput: ([\d.]+)x", "sidecar.py")
+    row("sidecar: Rampart / in-app middleware", "at least 1.5x", inapp and f"{inapp:.2f}x",
+        inapp is not None and inapp >= 1.5)
+    storm = re.search(r"^\| ([\d.]+) MiB \| ([\d.]+) MiB \| ([\d.]+) MiB \| [\d.]+ KiB \(([\d.]+) KB\)",
+                      texts.get("storm.py", ""), re.M)
+    if storm:
+        before, after, per = float(storm.group(1)), float(storm.group(3)), float(storm.group(4))
+        kept = 100 * (after - before) / before
+        row("RSS 10 s after 10,000 idle connections closed", "within 20% of before",
+            f"{after:.1f} MiB against {before:.1f} ({kept:+.0f}%)", kept <= 20)
+        row("memory per idle keep-alive connection (10,000)", "at most 8 KB (stretch 4)",
+            f"{per:.1f} KB", per <= 8)
+    else:
+        row("RSS after a storm / per idle connection", "-", None, False)
+    idle = find(r"^\| rampart, conf/rampart.yaml \| 2 s after a request \| ([\d.]+) \|", "idle.py")
+    row("idle wake-ups/s, conf/rampart.yaml", "at most 1", idle, idle is not None and idle <= 1)
+    return ["## Targets", "", "| measure | target | this run | |", "|---|---|---|---|", *rows, ""]
 
 
 if __name__ == "__main__":
