@@ -90,10 +90,6 @@ impl ChunkedDecoder {
         }
     }
 
-    pub fn is_done(&self) -> bool {
-        self.state == State::Done
-    }
-
     /// Decodes from the start of `input`: how many bytes were consumed and what they were.
     /// Call again with the rest (and more input) until `Done`.
     pub fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Piece<'a>), Reject> {

@@ -119,3 +119,13 @@ fn frames_canonically() {
     assert_eq!(&out[..], b"11\r\nhello world!!!!!!\r\n0\r\n\r\n");
     assert_eq!(decode(&out, 100), Ok(Some(b"hello world!!!!!!".to_vec())));
 }
+
+#[test]
+fn trailers_are_bounded_at_8_kib_in_all() {
+    // Lines well under the line limit, adding up to just under and just over 8 KiB.
+    let line = format!("X-T: {}\r\n", "a".repeat(1000));
+    let under = format!("0\r\n{}\r\n", line.repeat(8));
+    assert_eq!(decode(under.as_bytes(), 10), Ok(Some(Vec::new())));
+    let over = format!("0\r\n{}\r\n", line.repeat(9));
+    assert_eq!(decode(over.as_bytes(), 10), Err(Code::BadRequest));
+}
