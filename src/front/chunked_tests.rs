@@ -85,6 +85,9 @@ fn refuses_bad_framing() {
         b"5\r\nhello\r\n\r\n",
         b"10000000000000000\r\n",
         b";ext\r\nhello\r\n",
+        // Data followed by something else than CR, or CR by something else than LF.
+        b"5\r\nhelloX\n0\r\n\r\n",
+        b"5\r\nhello\rX0\r\n\r\n",
     ] {
         let whole = decode(bad, 1 << 62);
         assert_eq!(
@@ -128,4 +131,49 @@ fn trailers_are_bounded_at_8_kib_in_all() {
     assert_eq!(decode(under.as_bytes(), 10), Ok(Some(Vec::new())));
     let over = format!("0\r\n{}\r\n", line.repeat(9));
     assert_eq!(decode(over.as_bytes(), 10), Err(Code::BadRequest));
+}
+
+#[test]
+fn a_size_line_may_be_exactly_as_long_as_the_limit() {
+    // Leading zeros, the digit, CR and LF: MAX_LINE bytes in all, then one more.
+    let line = |zeros: usize| format!("{}5\r\nhello\r\n0\r\n\r\n", "0".repeat(zeros));
+    assert_eq!(
+        decode(line(MAX_LINE - 3).as_bytes(), 100),
+        Ok(Some(b"hello".to_vec()))
+    );
+    assert_eq!(
+        decode(line(MAX_LINE - 2).as_bytes(), 100),
+        Err(Code::BadRequest)
+    );
+}
+
+/// What the client is told names the fault (the problem's `detail`).
+#[test]
+fn each_refusal_says_what_was_wrong() {
+    let detail = |input: &[u8]| {
+        let mut d = ChunkedDecoder::new(100);
+        let mut out = Vec::new();
+        decode_into(&mut d, input, &mut out).map_err(|r| r.detail.into_owned())
+    };
+    for (input, said) in [
+        (
+            &b"5\nhello\r\n0\r\n\r\n"[..],
+            "chunk size line not ended by CRLF",
+        ),
+        (b"5\rXhello\r\n", "chunk size line not ended by CRLF"),
+        (b"5;a\nb\r\n", "chunk size line not ended by CRLF"),
+        (b"5 5\r\n", "invalid byte in a chunk size line"),
+        (b"\r\n", "empty chunk size line"),
+        (b"zz\r\n", "chunk size is not a hex number"),
+        (b"5\r\nhelloXX", "chunk data not followed by CRLF"),
+        (b"10000000000000000\r\n", "chunk size too large"),
+        (b"0\r\nbad trailer\r\n\r\n", "invalid trailer field"),
+    ] {
+        assert_eq!(
+            detail(input).err().as_deref(),
+            Some(said),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
 }
