@@ -191,3 +191,106 @@ fn underscores_follow_the_setting() {
         })
     ));
 }
+
+fn complete(raw: &str) -> bool {
+    matches!(check(raw), Ok(HeadStatus::Complete { .. }))
+}
+
+/// Each size limit holds at exactly its value and refuses one byte more, for a head that is
+/// complete and for one still arriving.
+#[test]
+fn limits_hold_at_exactly_their_value() {
+    let target = |n: usize| format!("/{}", "a".repeat(n - 1));
+    let head = |t: &str| format!("GET {t} HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(complete(&head(&target(64))));
+    assert_eq!(check(&head(&target(65))), Err((Code::UriTooLong, 414)));
+    // A request line still arriving, its target not yet ended: refused once it is longer
+    // than any allowed target could make it (the target's limit plus 32 bytes).
+    let line = |n: usize| format!("GET /{}", "a".repeat(n - 5));
+    assert_eq!(check(&line(96)), Ok(HeadStatus::Partial));
+    assert_eq!(check(&line(97)), Err((Code::UriTooLong, 414)));
+    // A head of exactly max_header_bytes (256), complete or still arriving.
+    let padded = |n: usize, end: &str| {
+        let start = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ";
+        format!("{start}{}{end}", "p".repeat(n - start.len() - end.len()))
+    };
+    assert!(complete(&padded(256, "\r\n\r\n")));
+    assert_eq!(
+        check(&padded(257, "\r\n\r\n")),
+        Err((Code::HeadersTooLarge, 431))
+    );
+    assert_eq!(check(&padded(256, "")), Ok(HeadStatus::Partial));
+    assert_eq!(check(&padded(257, "")), Err((Code::HeadersTooLarge, 431)));
+}
+
+#[test]
+fn methods_may_carry_dashes_and_underscores() {
+    assert!(complete("M-SEARCH / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert!(complete("BASELINE_CONTROL / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert_eq!(
+        check("Get / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Err((Code::BadRequest, 400))
+    );
+}
+
+#[test]
+fn an_empty_host_only_on_http10() {
+    assert_eq!(
+        check("GET / HTTP/1.1\r\nHost: \r\n\r\n"),
+        Err((Code::BadRequest, 400))
+    );
+    assert!(complete("GET / HTTP/1.0\r\nHost: \r\n\r\n"));
+}
+
+#[test]
+fn content_length_is_read_exactly() {
+    let cl = |v: &str| {
+        body(&format!(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {v}\r\n\r\n"
+        ))
+    };
+    assert_eq!(cl("12"), Some(BodyFraming::Length(12)));
+    assert_eq!(cl("987654321"), Some(BodyFraming::Length(987_654_321)));
+    // 18 digits fit in 64 bits whatever they are; a 19th is refused even as a leading zero.
+    assert_eq!(cl("000000000000000005"), Some(BodyFraming::Length(5)));
+    assert_eq!(cl("0000000000000000005"), None);
+    assert_eq!(cl("5a"), None);
+    assert_eq!(cl(""), None);
+    assert!(BodyFraming::Length(1).is_some() && BodyFraming::Chunked.is_some());
+    assert!(!BodyFraming::None.is_some());
+}
+
+#[test]
+fn absolute_form_only_for_http_and_https() {
+    for target in ["http://a/x", "HTTPS://a/x", "http://a"] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(complete(&raw), "{target}");
+    }
+    assert_eq!(
+        check("GET ftp://a/x HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Err((Code::BadRequest, 400))
+    );
+}
+
+/// A tab or DEL next to a framing header's value is refused (parsers disagree on it); in
+/// any other header, or on the next line, it is the app's business.
+#[test]
+fn tabs_are_refused_around_framing_values_only() {
+    for framing in [
+        "Content-Length:\t5",
+        "Content-Length: 5\t",
+        "Content-Length: 5\x7f",
+        "Transfer-Encoding: chunked\t",
+    ] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n");
+        assert_eq!(check(&raw), Err((Code::BadRequest, 400)), "{framing:?}");
+    }
+    for fine in [
+        "Content-Length: 5\r\nX-A:\tb",
+        "X-A:\tb\t\r\nContent-Length: 5",
+        "X-A: b\t",
+    ] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: a\r\n{fine}\r\n\r\n");
+        assert!(complete(&raw), "{fine:?}");
+    }
+}
