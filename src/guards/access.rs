@@ -98,4 +98,15 @@ mod tests {
         assert!(check_content_type(None, &allowed).is_err());
         assert!(check_content_type(Some(b"application/jsonx"), &allowed).is_err());
     }
+
+    #[test]
+    fn configured_media_types_compile_to_lower_case_essences() {
+        let configured = [
+            "Application/JSON".to_string(),
+            " text/csv ; charset=utf-8".to_string(),
+        ];
+        let allowed = compile_content_types(&configured);
+        assert_eq!(allowed, ["application/json", "text/csv"]);
+        assert!(check_content_type(Some(b"text/csv"), &allowed).is_ok());
+    }
 }
