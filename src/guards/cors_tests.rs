@@ -105,3 +105,52 @@ fn preflight_detection() {
     assert!(is_preflight(&Method::OPTIONS, &h));
     assert!(!is_preflight(&Method::GET, &h));
 }
+
+#[test]
+fn a_wildcard_needs_a_label_before_its_suffix() {
+    let p = policy(&["https://*.example.org"], false);
+    assert!(!p.allows_origin(b"https://.example.org"));
+    assert!(p.allows_origin(b"https://x.example.org"));
+}
+
+/// `Vary: Origin` is merged into the app's own `Vary`, once, and only where CORS applies.
+#[test]
+fn vary_origin_is_merged_into_the_apps_vary() {
+    let headers = |vary_origin: bool| CorsHeaders {
+        allow: vec![(
+            http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            hv("https://app.example.com"),
+        )],
+        vary_origin,
+    };
+    let vary_after = |app_vary: Option<&str>, vary_origin: bool| {
+        let mut head = pingora::http::ResponseHeader::build(200, None).unwrap();
+        if let Some(v) = app_vary {
+            head.insert_header(http::header::VARY, v).unwrap();
+        }
+        headers(vary_origin).apply(&mut head);
+        assert_eq!(
+            head.headers
+                .get(http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .map(|v| v.to_str().unwrap().to_string()),
+            Some("https://app.example.com".to_string())
+        );
+        head.headers
+            .get(http::header::VARY)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(vary_after(None, true).as_deref(), Some("Origin"));
+    assert_eq!(
+        vary_after(Some("Accept-Encoding"), true).as_deref(),
+        Some("Accept-Encoding, Origin")
+    );
+    assert_eq!(
+        vary_after(Some("accept, ORIGIN"), true).as_deref(),
+        Some("accept, ORIGIN")
+    );
+    assert_eq!(
+        vary_after(Some("Accept-Encoding"), false).as_deref(),
+        Some("Accept-Encoding")
+    );
+    assert_eq!(vary_after(None, false), None);
+}
