@@ -315,4 +315,41 @@ mod tests {
         assert_eq!(n("/bad%4"), Err(Code::BadRequest));
         assert_eq!(n("relative"), Err(Code::BadRequest));
     }
+
+    #[test]
+    fn hosts_match_exactly_or_below_a_wildcard() {
+        assert!(host_matches("api.example.com", "API.example.com:8443"));
+        assert!(!host_matches("api.example.com", "api.example.com.evil"));
+        assert!(!host_matches("api.example.com", "api.example.com:x"));
+        assert!(host_matches("::1", "[::1]:8080"));
+        assert!(host_matches("*.example.com", "a.example.com"));
+        assert!(host_matches("*.example.com", "a.b.example.com:80"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", ".example.com"));
+        assert!(!host_matches("*.example.com", "xexample.com"));
+        let routes = vec![route(
+            PathMatch::Prefix("/".into()),
+            None,
+            Some("api.example.com"),
+        )];
+        for host in [Some("other.example.com"), None] {
+            let r = find_route(&routes, &Method::GET, host, "/").unwrap_err();
+            assert_eq!((r.code, r.status), (Code::NotFound, 404), "{host:?}");
+        }
+    }
+
+    /// A route whose path does not match says nothing about the methods allowed.
+    #[test]
+    fn only_matching_paths_make_a_405() {
+        let routes = vec![route(PathMatch::Prefix("/a".into()), Some(&["POST"]), None)];
+        let r = find_route(&routes, &Method::GET, None, "/b").unwrap_err();
+        assert_eq!((r.code, r.status), (Code::NotFound, 404));
+    }
+
+    #[test]
+    fn dot_segments_at_the_end_keep_the_trailing_slash() {
+        assert_eq!(normalize_path("/a/b/.").unwrap(), "/a/b/");
+        assert_eq!(normalize_path("/a/b/..").unwrap(), "/a/");
+        assert_eq!(normalize_path("/a/b/").unwrap(), "/a/b/");
+    }
 }

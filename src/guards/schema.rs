@@ -68,4 +68,14 @@ mod tests {
     fn invalid_schemas_do_not_compile() {
         assert!(compile(&serde_json::json!({"type": "no-such-type"})).is_err());
     }
+
+    #[test]
+    fn at_most_twenty_errors_are_listed() {
+        let v =
+            compile(&serde_json::json!({"type": "array", "items": {"type": "string"}})).unwrap();
+        let many = serde_json::to_vec(&(0..30).collect::<Vec<i32>>()).unwrap();
+        let r = check_json(&v, &many).unwrap_err();
+        let body: serde_json::Value = serde_json::from_slice(&r.body("i")).unwrap();
+        assert_eq!(body["errors"].as_array().unwrap().len(), MAX_LISTED_ERRORS);
+    }
 }

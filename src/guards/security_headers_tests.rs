@@ -104,3 +104,43 @@ fn a_route_overrides_keys_mode_and_adds_removals() {
         "untouched keys keep the global value"
     );
 }
+
+/// `check --dump` shows every header with its default filled in, and what was set stays.
+#[test]
+fn dump_fills_every_default_and_keeps_what_was_set() {
+    let filled = with_defaults(&section(
+        r#"{"x_frame_options": "SAMEORIGIN", "referrer_policy": null}"#,
+    ));
+    assert_eq!(
+        filled.x_frame_options,
+        HeaderSetting::Value("SAMEORIGIN".into())
+    );
+    assert_eq!(filled.referrer_policy, HeaderSetting::Off);
+    assert_eq!(
+        filled.x_content_type_options,
+        HeaderSetting::Value("nosniff".into())
+    );
+    assert_eq!(
+        filled.content_security_policy_report_only,
+        HeaderSetting::Off
+    );
+    assert!(filled.mode.is_some());
+}
+
+#[test]
+fn a_set_knows_its_headers() {
+    let set = HeaderSet::compile(&SecurityHeaders::default(), None);
+    assert_eq!(set.len(), 8);
+    assert!(!set.is_empty());
+    assert_eq!(set.values()[0].0.as_str(), "strict-transport-security");
+    let none = HeaderSet::compile(
+        &section(
+            r#"{"strict_transport_security": null, "content_security_policy": null,
+                "x_content_type_options": null, "x_frame_options": null, "referrer_policy": null,
+                "permissions_policy": null, "cross_origin_opener_policy": null,
+                "cross_origin_resource_policy": null}"#,
+        ),
+        None,
+    );
+    assert!(none.is_empty() && none.values().is_empty());
+}

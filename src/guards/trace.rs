@@ -147,4 +147,27 @@ mod tests {
         assert!(t.id().ends_with("feed"));
         assert!(Trace::of(None, SAMPLED, (5, 5)).started().is_some());
     }
+
+    /// Each part is checked on its own: one bad dash, one part in upper case, is enough.
+    #[test]
+    fn every_part_of_a_traceparent_counts() {
+        let good = *b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for at in [2, 35, 52] {
+            let mut v = good;
+            v[at] = b'_';
+            assert!(!is_valid_traceparent(&v), "dash {at}");
+        }
+        for at in [1, 10, 40, 54] {
+            let mut v = good;
+            v[at] = b'A';
+            assert!(!is_valid_traceparent(&v), "upper case at {at}");
+        }
+        // A later version: exactly 55 bytes, or more after a dash.
+        let mut later = good;
+        later[1] = b'1';
+        assert!(is_valid_traceparent(&later));
+        let mut longer = later.to_vec();
+        longer.push(b'x');
+        assert!(!is_valid_traceparent(&longer));
+    }
 }

@@ -226,4 +226,19 @@ mod tests {
         .unwrap_err();
         assert_eq!(r.code, Code::BadRequest);
     }
+
+    #[test]
+    fn each_kind_allows_only_its_own_content() {
+        assert!(allows(&[Pdf], Sniffed::Pdf));
+        assert!(!allows(&[Pdf], Sniffed::Png));
+        assert!(allows(&[Png], Sniffed::Png));
+        assert!(!allows(&[Png], Sniffed::Jpeg));
+        assert!(allows(&[Jpeg], Sniffed::Jpeg));
+        assert!(!allows(&[Jpeg], Sniffed::Gif));
+        assert!(allows(&[Gif], Sniffed::Gif));
+        assert!(!allows(&[Gif], Sniffed::Pdf));
+        assert!(allows(&[Xlsx], Sniffed::Zip) && allows(&[Doc], Sniffed::Ole2));
+        assert!(allows(&[Csv], Sniffed::Text) && !allows(&[Csv], Sniffed::Zip));
+        assert!(!allows(&[Pdf, Png, Csv], Sniffed::Other));
+    }
 }

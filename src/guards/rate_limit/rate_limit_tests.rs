@@ -209,3 +209,69 @@ fn a_burst_that_would_outlast_the_clock_is_refused_not_wrapped() {
     assert!(RouteLimit::new(rate, Some(300_000), RateKey::Global, 10, clock.clone()).is_none());
     assert!(RouteLimit::new(rate, Some(365), RateKey::Global, 10, clock).is_some());
 }
+
+/// A reload keeps a limit's buckets only when it counts exactly the same way: each setting
+/// that differs makes it a new limit.
+#[test]
+fn same_settings_means_every_setting() {
+    let clock = FakeRelativeClock::default();
+    let make = |rate: &str, burst: Option<u32>, key: RateKey, max_keys: usize| {
+        RouteLimit::new(
+            parse_rate(rate).unwrap(),
+            burst,
+            key,
+            max_keys,
+            clock.clone(),
+        )
+        .unwrap()
+    };
+    let base = make("10/minute", Some(5), RateKey::Global, 1000);
+    assert!(base.same_settings(&make("10/minute", Some(5), RateKey::Global, 1000)));
+    let differing = [
+        make("10/minute", Some(5), RateKey::ClientIp, 1000),
+        make("11/minute", Some(5), RateKey::Global, 1000),
+        make("10/hour", Some(5), RateKey::Global, 1000),
+        make("10/minute", Some(6), RateKey::Global, 1000),
+        make("10/minute", Some(5), RateKey::Global, 1001),
+    ];
+    for other in &differing {
+        assert!(!base.same_settings(other), "{:?}", other.key);
+    }
+    let mut leased = make("10/minute", Some(5), RateKey::Global, 1000);
+    leased.sharing = Sharing::Leased;
+    assert!(!base.same_settings(&leased));
+}
+
+#[test]
+fn what_a_limit_tells_about_itself() {
+    let clock = FakeRelativeClock::default();
+    let l = RouteLimit::new(
+        parse_rate("30/minute").unwrap(),
+        None,
+        RateKey::Header("x-api-key".into()),
+        10,
+        clock.clone(),
+    )
+    .unwrap();
+    assert_eq!(l.key_kind(), &RateKey::Header("x-api-key".into()));
+    assert_eq!(l.period(), Duration::from_secs(2));
+    assert_eq!(l.policy_header("api"), "\"api\";q=30;w=60");
+    // The same limit on another clock: same settings, empty buckets.
+    let replayed = l.with_clock(clock.clone()).expect("same limit");
+    assert!(l.same_settings(&replayed));
+    assert_eq!(limit_name("api", 0), "api");
+    assert_eq!(limit_name("api", 1), "api.2");
+}
+
+/// IPv6 clients are counted by their /64; IPv4 ones by their address.
+#[test]
+fn ip_keys() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        ip_key(ip("2001:db8:1:2::1")),
+        ip_key(ip("2001:db8:1:2:ffff::9"))
+    );
+    assert_ne!(ip_key(ip("2001:db8:1:2::1")), ip_key(ip("2001:db8:1:3::1")));
+    assert_ne!(ip_key(ip("192.0.2.1")), ip_key(ip("192.0.2.2")));
+    assert_eq!(ip_key(ip("::ffff:192.0.2.1")), ip_key(ip("192.0.2.1")));
+}

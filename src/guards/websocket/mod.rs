@@ -119,4 +119,19 @@ mod tests {
         );
         assert_eq!(decide(&HeaderMap::new(), Some(&policy)), Upgrade::None);
     }
+
+    #[test]
+    fn only_a_switch_to_websocket_is_followed() {
+        let response = |upgrade: Option<&'static str>| {
+            let mut h = HeaderMap::new();
+            if let Some(u) = upgrade {
+                h.insert(UPGRADE, HeaderValue::from_static(u));
+            }
+            h
+        };
+        assert!(switched_to_websocket(&response(Some("websocket"))));
+        assert!(switched_to_websocket(&response(Some(" WebSocket "))));
+        assert!(!switched_to_websocket(&response(Some("h2c"))));
+        assert!(!switched_to_websocket(&response(None)));
+    }
 }
