@@ -200,3 +200,15 @@ fn retry_after_rounds_the_queue_timeout_up() {
     assert_eq!(retry_after_secs(&limits(1, 1, 2001)), 3);
     assert_eq!(retry_after_secs(&limits(1, 1, 0)), 1);
 }
+
+/// Slots retired while none was in use are gone at once: nothing is owed, and raising the cap
+/// again brings every slot back.
+#[test]
+fn lowering_an_idle_cap_owes_nothing() {
+    let a = capped(4);
+    a.set_capacity(Some(2));
+    assert_eq!(a.slots.available_permits(), 2);
+    assert_eq!(a.debt.load(Ordering::Acquire), 0);
+    a.set_capacity(Some(4));
+    assert_eq!(a.slots.available_permits(), 4);
+}

@@ -87,3 +87,13 @@ fn a_quiet_upstream_still_gets_three_retries_a_second() {
     let granted = (0..10).filter(|_| b.withdraw(t1)).count();
     assert_eq!(granted, 3);
 }
+
+/// Calm times save up to ten seconds of the floor (30 retries), and no more.
+#[test]
+fn calm_times_save_thirty_retries() {
+    let t0 = Instant::now();
+    let b = RetryBudget::new(t0);
+    let later = t0 + Duration::from_secs(60);
+    let granted = (0..100).filter(|_| b.withdraw(later)).count();
+    assert_eq!(granted, 30);
+}
