@@ -168,6 +168,10 @@ fn each_refusal_says_what_was_wrong() {
         (b"5\r\nhelloXX", "chunk data not followed by CRLF"),
         (b"10000000000000000\r\n", "chunk size too large"),
         (b"0\r\nbad trailer\r\n\r\n", "invalid trailer field"),
+        (b";ext\r\n", "chunk size is not a hex number"),
+        (b" 5\r\n", "chunk size is not a hex number"),
+        (b"0\r\nX: \x7f\r\n\r\n", "invalid trailer line"),
+        (b"0\r\nX: \x01\r\n\r\n", "invalid trailer line"),
     ] {
         assert_eq!(
             detail(input).err().as_deref(),
@@ -176,4 +180,14 @@ fn each_refusal_says_what_was_wrong() {
             String::from_utf8_lossy(input)
         );
     }
+}
+
+/// Tabs and obs-text are field content (RFC 9110 §5.5) in trailers and chunk extensions.
+#[test]
+fn tabs_and_high_bytes_are_content() {
+    assert_eq!(decode(b"0\r\nX:\ta\tb\r\n\r\n", 10), Ok(Some(Vec::new())));
+    assert_eq!(
+        decode(b"5;a=\x80\xff\r\nhello\r\n0\r\n\r\n", 10),
+        Ok(Some(b"hello".to_vec()))
+    );
 }
