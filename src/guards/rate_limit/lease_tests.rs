@@ -213,3 +213,53 @@ fn a_grant_that_drains_the_store_holds_the_next_ask_until_a_lease_could_fill() {
         Step::Ask { want: 2, .. }
     ));
 }
+
+/// A lease's term ends exactly at its end: a request then asks, and a grant arriving then is
+/// not "spent within its term" (the next lease does not grow).
+#[test]
+fn a_term_ends_exactly_at_its_end() {
+    let l = Leases::new(10);
+    let term = terms().term();
+    let some = |granted| Grant::Some { granted, left: 50 };
+    assert_eq!(ask(&l, Duration::ZERO).0, 1);
+    l.answered("k", terms(), Duration::ZERO, some(1));
+    assert!(!l.is_empty());
+    // At the end of the term: asked for, not spent from the old lease.
+    assert_eq!(ask(&l, term).0, 2);
+    l.answered("k", terms(), term, some(2));
+    assert!(matches!(l.take("k", terms(), term), Step::Spent(_)));
+    // The lease granted at the very end of the last one's term did not double.
+    assert_eq!(ask(&l, term + MS).0, 2);
+}
+
+/// A key is kept while its lease runs or its refusal holds, and forgotten at their end.
+#[test]
+fn eviction_keeps_running_leases_and_pending_refusals() {
+    let term = terms().term();
+    let leased = Leases::new(10);
+    leased.answered(
+        "k",
+        terms(),
+        Duration::ZERO,
+        Grant::Some {
+            granted: 1,
+            left: 5,
+        },
+    );
+    leased.evict_idle(term - MS);
+    assert_eq!(leased.len(), 1);
+    leased.evict_idle(term);
+    assert!(leased.is_empty());
+
+    let refused = Leases::new(10);
+    let wait = 50 * MS;
+    refused.answered("k", terms(), Duration::ZERO, Grant::None { wait });
+    assert!(matches!(
+        refused.take("k", terms(), Duration::ZERO),
+        Step::Refused(Verdict::Limited { .. })
+    ));
+    refused.evict_idle(wait - MS);
+    assert_eq!(refused.len(), 1);
+    refused.evict_idle(wait);
+    assert!(refused.is_empty());
+}
