@@ -169,6 +169,8 @@ fn each_refusal_says_what_was_wrong() {
         (b"10000000000000000\r\n", "chunk size too large"),
         (b"0\r\nbad trailer\r\n\r\n", "invalid trailer field"),
         (b";ext\r\n", "chunk size is not a hex number"),
+        (b"0\r\nX: a\n\r\n", "trailer line not ended by CRLF"),
+        (b"0\r\nX: a\rb", "trailer line not ended by CRLF"),
         (b" 5\r\n", "chunk size is not a hex number"),
         (b"0\r\nX: \x7f\r\n\r\n", "invalid trailer line"),
         (b"0\r\nX: \x01\r\n\r\n", "invalid trailer line"),
@@ -190,4 +192,15 @@ fn tabs_and_high_bytes_are_content() {
         decode(b"5;a=\x80\xff\r\nhello\r\n0\r\n\r\n", 10),
         Ok(Some(b"hello".to_vec()))
     );
+}
+
+#[test]
+fn the_trailer_section_may_be_exactly_8_kib() {
+    // Two lines (each within the line limit) and the final CRLF: 8,192 bytes, then one more.
+    let section = |pad: usize| {
+        let line = |n: usize| format!("X: {}\r\n", "a".repeat(n));
+        format!("0\r\n{}{}\r\n", line(4090), line(pad))
+    };
+    assert_eq!(decode(section(4090).as_bytes(), 10), Ok(Some(Vec::new())));
+    assert_eq!(decode(section(4091).as_bytes(), 10), Err(Code::BadRequest));
 }

@@ -285,6 +285,9 @@ fn tabs_are_refused_around_framing_values_only() {
         let raw = format!("POST / HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n");
         assert_eq!(check(&raw), Err((Code::BadRequest, 400)), "{framing:?}");
     }
+    // The longest value a Content-Length may have, with a tab after it.
+    let long = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 000000000000000005\t\r\n\r\n";
+    assert_eq!(check(long), Err((Code::BadRequest, 400)));
     for fine in [
         "Content-Length: 5\r\nX-A:\tb",
         "X-A:\tb\t\r\nContent-Length: 5",
@@ -293,4 +296,18 @@ fn tabs_are_refused_around_framing_values_only() {
         let raw = format!("POST / HTTP/1.1\r\nHost: a\r\n{fine}\r\n\r\n");
         assert!(complete(&raw), "{fine:?}");
     }
+}
+
+/// An absolute-form target whose authority is no host name is refused as a target, before
+/// its Host is compared.
+#[test]
+fn an_absolute_target_needs_a_host_name() {
+    let raw = b"GET http://a@b/x HTTP/1.1\r\nHost: a@b\r\n\r\n";
+    let detail = check_head(raw, &LIMITS)
+        .err()
+        .map(|r| r.detail.into_owned());
+    assert_eq!(
+        detail.as_deref(),
+        Some("request target must be origin-form or absolute-form (http://host/path)")
+    );
 }

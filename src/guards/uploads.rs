@@ -95,19 +95,19 @@ pub async fn check_upload(
     let boundary = multer::parse_boundary(ct).map_err(bad)?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
-    let mut files = 0;
+    let mut any_file = false;
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         let name = field.file_name().map(str::to_string);
         let data = field.bytes().await.map_err(bad)?;
         // Plain form fields (no filename) are not uploads.
         if let Some(name) = name {
-            files += 1;
+            any_file = true;
             if !allows(allowed, sniff(&data)) {
                 return Err(refuse(&format!("file part \"{name}\"")));
             }
         }
     }
-    if files == 0 {
+    if !any_file {
         return Err(Reject::new(
             Code::UnsupportedMediaType,
             "no file part in the multipart body",
