@@ -65,3 +65,36 @@ pub fn shared_store(
         _ => SharedLimits::new(cfg, max_keys).map(Arc::new),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{RateKey, Sharing};
+    use crate::config::units::parse_rate;
+
+    fn configured(rate: &str) -> Vec<RateLimit> {
+        vec![RateLimit {
+            rate: parse_rate(rate).unwrap(),
+            burst: None,
+            key: RateKey::ClientIp,
+            sharing: Sharing::Exact,
+        }]
+    }
+
+    /// A reload keeps a limit's buckets when it is unchanged, and only then.
+    #[test]
+    fn unchanged_limits_keep_their_buckets_across_a_reload() {
+        let first = route_limits("api", &configured("10/minute"), true, 100, &[]).unwrap();
+        assert_eq!(
+            first.policy_header.as_ref().map(|h| h.to_str().unwrap()),
+            Some("\"api\";q=10;w=60")
+        );
+        let same = route_limits("api", &configured("10/minute"), true, 100, &first.limits).unwrap();
+        assert!(Arc::ptr_eq(&first.limits[0], &same.limits[0]));
+        let changed =
+            route_limits("api", &configured("20/minute"), true, 100, &first.limits).unwrap();
+        assert!(!Arc::ptr_eq(&first.limits[0], &changed.limits[0]));
+        let none = route_limits("api", &[], false, 100, &first.limits).unwrap();
+        assert!(none.limits.is_empty() && none.policy_header.is_none());
+    }
+}
