@@ -263,3 +263,17 @@ fn eviction_keeps_running_leases_and_pending_refusals() {
     refused.evict_idle(wait);
     assert!(refused.is_empty());
 }
+
+#[test]
+fn tokens_left_when_the_term_ends_are_not_spent() {
+    let l = Leases::new(10);
+    let term = terms().term();
+    ask(&l, Duration::ZERO);
+    let grant = Grant::Some {
+        granted: 3,
+        left: 50,
+    };
+    l.answered("k", terms(), Duration::ZERO, grant);
+    assert!(matches!(l.take("k", terms(), term - MS), Step::Spent(_)));
+    assert!(matches!(l.take("k", terms(), term), Step::Ask { .. }));
+}
