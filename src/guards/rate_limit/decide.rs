@@ -234,3 +234,47 @@ fn answer<C: Clock>(
         ..Outcome::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::RateKey;
+    use crate::config::units::parse_rate;
+    use governor::clock::FakeRelativeClock;
+
+    /// `RateLimit` names the limit with the least left; on a tie, the first of them.
+    #[test]
+    fn the_tightest_limit_is_named_and_a_tie_names_the_first() {
+        let limit = |rate: &str| {
+            let clock = FakeRelativeClock::default();
+            Arc::new(
+                RouteLimit::new(parse_rate(rate).unwrap(), None, RateKey::Global, 10, clock)
+                    .unwrap(),
+            )
+        };
+        let limits = [limit("10/minute"), limit("100/hour"), limit("5/second")];
+        let route = Limits {
+            route: "api",
+            limits: &limits,
+            policy_header: None,
+            headers_on_success: true,
+        };
+        let allowed = |remaining| Verdict::Allowed {
+            remaining,
+            reset_secs: 1,
+        };
+        let named = |verdicts: Vec<(usize, Verdict)>| {
+            answer(&route, verdicts)
+                .header
+                .map(|h| h.to_str().unwrap().to_string())
+        };
+        assert_eq!(
+            named(vec![(0, allowed(7)), (1, allowed(3)), (2, allowed(5))]).as_deref(),
+            Some("\"api.2\";r=3;t=1")
+        );
+        assert_eq!(
+            named(vec![(0, allowed(4)), (1, allowed(4)), (2, allowed(9))]).as_deref(),
+            Some("\"api\";r=4;t=1")
+        );
+    }
+}
