@@ -189,30 +189,6 @@ async fn h2c_preface(conn: &mut ClientStream, deadline: Deadline) -> bool {
     }
 }
 
-/// Hands the head to the session: as parsed by the front door (one parse), or as bytes for
-/// Pingora to parse when an absolute-form target was rewritten (rare), or if the parse
-/// cannot be handed over as it is.
-fn start_session(
-    session: &mut ServerSession,
-    mut head: bytes::BytesMut,
-    absolute: Option<(usize, usize)>,
-    parsed: &ParsedHead,
-) {
-    if let Some(cut) = absolute {
-        framing::to_origin_form(&mut head, cut);
-        session.set_pipelined_prefix(head);
-        return;
-    }
-    let raw = head.freeze();
-    let handed_over = parsed
-        .to_request_header(&raw)
-        .is_some_and(|header| session.set_request_head(raw.clone(), header).is_ok());
-    if !handed_over {
-        // Pingora's own parse then says what is wrong, as it did before the handover.
-        session.set_pipelined_prefix(bytes::BytesMut::from(&raw[..]));
-    }
-}
-
 /// Answers a refusal on a connection Pingora never saw, logs it like any request, and
 /// closes the connection. `head`: what was read of the request; `write`: write the answer
 /// (false: only close, as before a TLS handshake).
@@ -386,7 +362,7 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
                 drop_underscored: head.drop_underscored,
             };
             session.set_connection_user_context(Some(Box::new(handover)));
-            start_session(&mut session, head_bytes, head.absolute, &parsed);
+            parsed.hand_over(&mut session, head_bytes, head.absolute);
             first = false;
             let reused = self.proxy.process_new_http(session, shutdown).await?;
             let (next, settings) = reused.consume();

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Version};
 use pingora::http::IntoCaseHeaderName;
 use pingora::http::RequestHeader;
+use pingora::protocols::http::ServerSession;
 use std::ops::Range;
 
 /// Where each part of a checked head lies in its bytes.
@@ -59,6 +60,30 @@ impl ParsedHead {
             header.append_header(name, value).ok()?;
         }
         Some(Box::new(header))
+    }
+
+    /// Hands the head to the session: as parsed by the front door (one parse), or as bytes for
+    /// Pingora to parse when an absolute-form target was rewritten (rare), or if the parse
+    /// cannot be handed over as it is.
+    pub fn hand_over(
+        &self,
+        session: &mut ServerSession,
+        mut head: bytes::BytesMut,
+        absolute: Option<(usize, usize)>,
+    ) {
+        if let Some(cut) = absolute {
+            super::framing::to_origin_form(&mut head, cut);
+            session.set_pipelined_prefix(head);
+            return;
+        }
+        let raw = head.freeze();
+        let handed_over = self
+            .to_request_header(&raw)
+            .is_some_and(|header| session.set_request_head(raw.clone(), header).is_ok());
+        if !handed_over {
+            // Pingora's own parse then says what is wrong, as it did before the handover.
+            session.set_pipelined_prefix(bytes::BytesMut::from(&raw[..]));
+        }
     }
 }
 
