@@ -4,6 +4,7 @@
 //! JSON body; a value written as `…` may be anything, a number stands for any number).
 //! Ports are the guide's, moved to free ones.
 mod common;
+use common::gunicorn::{Bind, Gunicorn};
 use common::tools::{root, run};
 use common::*;
 use std::process::Command;
@@ -287,31 +288,26 @@ fn behind_gunicorn_the_flask_row_gives_the_client_address_and_the_gunicorn_flag_
             if fixed { fix } else { "" }
         );
         std::fs::write(dir.path().join("app.py"), app).unwrap();
-        let port = free_port();
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        let mut gunicorn = Command::new(python)
-            .args(["-m", "gunicorn", "--bind", &format!("127.0.0.1:{port}")])
-            .args(["--forwarded-allow-ips", "127.0.0.1", "app:app"])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("gunicorn (./test installs it)");
-        assert!(eventually(|| std::net::TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok()));
-        let p = start(&config(([127, 0, 0, 1], port).into(), DEFAULT_ROUTE));
+        let app = Gunicorn::start(
+            dir.path(),
+            Bind::Tcp,
+            &["--forwarded-allow-ips", "127.0.0.1"],
+        );
+        let upstream = app.endpoint.parse().expect("gunicorn's address");
+        let p = start(&config(upstream, DEFAULT_ROUTE));
         let from = reqwest::blocking::Client::builder()
             .no_proxy()
             .local_address(std::net::IpAddr::from([127, 0, 0, 5]))
             .build()
             .unwrap();
-        let seen = from.get(p.url("/")).send().and_then(|r| r.text());
-        let _ = gunicorn.kill();
-        let _ = gunicorn.wait();
-        seen.unwrap()
+        let seen = from
+            .get(p.url("/"))
+            .send()
+            .and_then(|r| Ok((r.status(), r.text()?)));
+        match seen {
+            Ok((status, text)) if status == 200 => text,
+            other => panic!("{other:?}; gunicorn printed:\n{}", app.log()),
+        }
     };
     assert_eq!(seen_with(false), "127.0.0.1", "gunicorn's flag alone");
     assert_eq!(

@@ -2,46 +2,15 @@
 //! socket (`--bind unix:/run/app.sock`, `--uds`). Tested behind the bundled Flask app under
 //! gunicorn bound to a socket, with health checks.
 mod common;
+use common::gunicorn::{Bind, Gunicorn};
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-struct Gunicorn {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Gunicorn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::path::Path;
+use std::process::Command;
 
 /// The example app under gunicorn on a unix socket in a fresh folder.
 fn gunicorn_on_socket() -> Gunicorn {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("app.sock");
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let child = Command::new(python)
-        .args(["-m", "gunicorn", "-w", "1", "--bind"])
-        .arg(format!("unix:{}", socket.display()))
-        .args(["--log-level", "warning", "app:app"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/legacy_app"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gunicorn (./test installs the example app's packages)");
-    assert!(
-        eventually(|| std::os::unix::net::UnixStream::connect(&socket).is_ok()),
-        "gunicorn did not bind its socket"
-    );
-    Gunicorn {
-        child,
-        socket,
-        _dir: dir,
-    }
+    let app = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/legacy_app");
+    Gunicorn::start(Path::new(app), Bind::Unix, &[])
 }
 
 fn unix_config(socket: &Path, health_check: bool) -> String {
@@ -61,7 +30,7 @@ routes:\n  - {{ name: all, match: {{ path_prefix: / }}, upstream: app }}\n",
 #[test]
 fn requests_reach_gunicorn_on_a_unix_socket() {
     let app = gunicorn_on_socket();
-    let p = start(&unix_config(&app.socket, false));
+    let p = start(&unix_config(&app.socket(), false));
     let c = client();
     for _ in 0..3 {
         let health: serde_json::Value = c.get(p.url("/health")).send().unwrap().json().unwrap();
@@ -74,7 +43,7 @@ fn requests_reach_gunicorn_on_a_unix_socket() {
 #[test]
 fn a_unix_endpoint_is_health_checked_like_a_tcp_one() {
     let app = gunicorn_on_socket();
-    let socket = app.socket.clone();
+    let socket = app.socket();
     let p = start(&unix_config(&socket, true));
     let label = format!("unix:{}", socket.display());
     let up = |v: f64| {

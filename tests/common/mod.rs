@@ -4,6 +4,7 @@
 
 mod certs;
 pub mod faulty;
+pub mod gunicorn;
 pub mod h2_client;
 pub mod h2_raw;
 pub mod pods;
