@@ -45,7 +45,10 @@ impl ParsedHead {
     pub fn to_request_header(&self, raw: &Bytes) -> Option<Box<RequestHeader>> {
         let method = std::str::from_utf8(raw.get(self.method.clone())?).ok()?;
         let target = raw.get(self.target.clone())?;
-        let mut header = RequestHeader::build(method, target, Some(self.fields.len())).ok()?;
+        // With room for what the app is told besides (X-Forwarded-*, ...): adding them then
+        // grows no map.
+        let room = self.fields.len() + crate::guards::forwarded::HEADERS_ADDED;
+        let mut header = RequestHeader::build(method, target, Some(room)).ok()?;
         header.set_version(if self.version == 0 {
             Version::HTTP_10
         } else {

@@ -154,3 +154,38 @@ fn vary_origin_is_merged_into_the_apps_vary() {
     );
     assert_eq!(vary_after(None, false), None);
 }
+
+/// The headers CORS adds go on the wire in their usual spelling, each one of them.
+#[test]
+fn cors_headers_are_written_in_their_usual_spelling() {
+    let p = policy(&["https://app.example.com"], true);
+    let origin = hv("https://app.example.com");
+    let mut spelled = Vec::new();
+    for preflight in [false, true] {
+        let headers = CorsHeaders {
+            allow: if preflight {
+                p.preflight(&origin, b"PUT", Some(b"content-type"))
+            } else {
+                p.actual(&origin)
+            },
+            vary_origin: true,
+        };
+        let mut head = pingora::http::ResponseHeader::build(200, None).unwrap();
+        headers.apply(&mut head);
+        let mut wire = bytes::BytesMut::new();
+        head.header_to_h1_wire(&mut wire);
+        spelled.push(String::from_utf8(wire.to_vec()).unwrap());
+    }
+    let all = spelled.concat();
+    for name in [
+        "Access-Control-Allow-Origin: https://app.example.com",
+        "Access-Control-Allow-Credentials: true",
+        "Access-Control-Allow-Methods: ",
+        "Access-Control-Allow-Headers: ",
+        "Access-Control-Expose-Headers: X-Request-Id",
+        "Access-Control-Max-Age: 3600",
+        "Vary: Origin",
+    ] {
+        assert!(all.contains(name), "{name} in {all}");
+    }
+}

@@ -4,6 +4,10 @@
 use ipnet::IpNet;
 use std::net::IpAddr;
 
+/// How many headers the app is told at most: `X-Forwarded-For`, `-Proto`, `-Host`,
+/// `X-Request-Id` and `traceparent`. The request header is built with room for them.
+pub const HEADERS_ADDED: usize = 5;
+
 pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     let ip = canonical(ip);
     trusted.iter().any(|net| net.contains(&ip))

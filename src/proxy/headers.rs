@@ -39,9 +39,9 @@ pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
         .policy
         .as_ref()
         .map(|policy| ctx.route_policy().map_or(&policy.headers, |r| &r.headers));
-    // The app's answer arrives with maps sized for its own few headers: grow them once (the
-    // set, the request id, CORS' allow headers and Vary) instead of doubling mid-way.
-    head.reserve(set.map_or(0, |s| s.len()) + 4);
+    // Room for what is added here: the app's answer is read with it already
+    // (`response_headroom`, through the peer), Rampart's own answers get it now.
+    head.reserve(response_headroom(ctx));
     if let Some(id) = &ctx.request_id {
         head.insert_parsed_header(&X_REQUEST_ID, &wire::X_REQUEST_ID, id.clone());
     }
@@ -57,6 +57,18 @@ pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
         let _ = head.remove_header(&http::header::SERVER);
     }
     ctx.cors.apply(head);
+}
+
+/// How many headers a response gains on its way out: the security set (route's or global),
+/// the request id, CORS' allow headers (3 at most on an actual request) and `Vary`, and
+/// `RateLimit-Policy`/`RateLimit`: the set's size and 7. The app's answer is read into maps with this much room
+/// (`h1_response_header_headroom`, vendor/PATCHES.md), so adding them grows nothing.
+pub(super) fn response_headroom(ctx: &Ctx) -> usize {
+    let set = ctx
+        .policy
+        .as_ref()
+        .map(|policy| ctx.route_policy().map_or(&policy.headers, |r| &r.headers));
+    set.map_or(0, |s| s.len()) + 7
 }
 
 /// Sets what the app is told about the request: `X-Forwarded-For/Proto/Host` (kept from
@@ -77,8 +89,9 @@ pub(super) fn forward_headers(req: &mut RequestHeader, ctx: &Ctx, tls: bool) -> 
     } else {
         forwarded::peer_forwarded_for(ctx.peer_ip)
     };
-    // X-Forwarded-For/Proto/Host, X-Request-Id and traceparent: grow the maps once for them.
-    req.reserve(5);
+    // The request header was built with room for these (`front::parsed_head`); a head Pingora
+    // parsed itself (HTTP/2, an absolute-form target) grows once here.
+    req.reserve(forwarded::HEADERS_ADDED);
     req.insert_parsed_header(&X_FORWARDED_FOR, &wire::X_FORWARDED_FOR, xff);
     if !(ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_PROTO)) {
         let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
@@ -158,3 +171,7 @@ pub(super) fn identify(ctx: &mut Ctx, req: &RequestHeader, peer: Option<IpAddr>,
     };
     ctx.facts = RequestHead::of(req, client_ip);
 }
+
+#[cfg(test)]
+#[path = "headers_tests.rs"]
+mod tests;

@@ -182,6 +182,7 @@ impl ProxyHttp for RampartProxy {
             peer.options.connection_timeout = Some(upstream.connect_timeout.min(left));
             peer.options.total_connection_timeout = peer.options.connection_timeout;
         }
+        peer.options.h1_response_header_headroom = headers::response_headroom(ctx);
         Self::upgrade_timeouts(session, ctx, &mut peer);
         ctx.endpoint = Some(index);
         ctx.upstream_start = Some(now);

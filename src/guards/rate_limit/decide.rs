@@ -8,8 +8,9 @@ use super::{limit_name, RouteLimit, Verdict};
 use crate::config::model::{OnError, Sharing};
 use crate::config::units::Rate;
 use crate::reject::{Code, Reject};
+use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
-use http::header::HeaderValue;
+use http::header::{HeaderName, HeaderValue};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -50,11 +51,17 @@ pub fn apply(
     policy_header: Option<&HeaderValue>,
     value: Option<HeaderValue>,
 ) {
+    // Parsed names and their wire spelling, built once: inserting by `&str` parses the name
+    // and allocates it (and its spelling) on every response.
+    static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+    static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+    static POLICY_WIRE: Bytes = Bytes::from_static(b"RateLimit-Policy");
+    static RATELIMIT_WIRE: Bytes = Bytes::from_static(b"RateLimit");
     let Some(value) = value else { return };
     if let Some(policy) = policy_header {
-        let _ = head.insert_header("ratelimit-policy", policy.clone());
+        head.insert_parsed_header(&POLICY, &POLICY_WIRE, policy.clone());
     }
-    let _ = head.insert_header("ratelimit", value);
+    head.insert_parsed_header(&RATELIMIT, &RATELIMIT_WIRE, value);
 }
 
 /// Counts the request against each limit (all must pass).
@@ -276,5 +283,26 @@ mod tests {
             named(vec![(0, allowed(4)), (1, allowed(4)), (2, allowed(9))]).as_deref(),
             Some("\"api\";r=4;t=1")
         );
+    }
+
+    /// The RateLimit headers go on the wire as the draft spells them, the policy first.
+    #[test]
+    fn ratelimit_headers_are_written_as_the_draft_spells_them() {
+        let mut head = pingora::http::ResponseHeader::build(200, None).unwrap();
+        let policy = HeaderValue::from_static("\"api\";q=3;w=60");
+        apply(
+            &mut head,
+            Some(&policy),
+            Some(HeaderValue::from_static("\"api\";r=2;t=60")),
+        );
+        let mut wire = bytes::BytesMut::new();
+        head.header_to_h1_wire(&mut wire);
+        assert_eq!(
+            String::from_utf8(wire.to_vec()).unwrap(),
+            "RateLimit-Policy: \"api\";q=3;w=60\r\nRateLimit: \"api\";r=2;t=60\r\n"
+        );
+        let mut untouched = pingora::http::ResponseHeader::build(200, None).unwrap();
+        apply(&mut untouched, Some(&policy), None);
+        assert!(untouched.headers.is_empty());
     }
 }

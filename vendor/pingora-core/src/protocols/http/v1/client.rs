@@ -67,6 +67,9 @@ pub struct HttpSession {
     // If allowed, does not fail with error on invalid content-length
     // (treats as close-delimited response).
     allow_h1_response_invalid_content_length: bool,
+    // Room for this many more headers in the response header's maps (see
+    // `PeerOptions::h1_response_header_headroom`).
+    response_header_headroom: usize,
 }
 
 /// HTTP 1.x client session
@@ -100,6 +103,7 @@ impl HttpSession {
             received_upgrade_req_body: false,
             close_delimited_resp: false,
             allow_h1_response_invalid_content_length: false,
+            response_header_headroom: 0,
         }
     }
 
@@ -110,6 +114,7 @@ impl HttpSession {
             session.set_allow_h1_response_invalid_content_length(
                 options.allow_h1_response_invalid_content_length,
             );
+            session.set_response_header_headroom(options.h1_response_header_headroom);
         }
         session
     }
@@ -286,7 +291,11 @@ impl HttpSession {
 
                         let mut response_header = match ResponseHeader::build(
                             resp.code.unwrap(),
-                            Some(resp.headers.len()),
+                            Some(
+                                resp.headers
+                                    .len()
+                                    .saturating_add(self.response_header_headroom),
+                            ),
                         ) {
                             Ok(header) => Box::new(header),
                             Err(e) => return self.fail_response_header_read(e),
@@ -438,7 +447,11 @@ impl HttpSession {
     pub async fn read_resp_header_parts(&mut self) -> Result<Box<ResponseHeader>> {
         self.read_response().await?;
         // safe to unwrap because it is just read
-        Ok(Box::new(self.resp_header().unwrap().clone()))
+        let read = self.response_header.as_mut().unwrap();
+        // The caller gets the header as read, with the maps' headroom (a clone's maps are
+        // sized to what they hold); the session keeps the copy, which it only reads.
+        let kept = Box::new(ResponseHeader::clone(read));
+        Ok(std::mem::replace(read, kept))
     }
 
     /// Return a reference of the [`ResponseHeader`] if the response is read
@@ -521,6 +534,12 @@ impl HttpSession {
 
     pub fn set_allow_h1_response_invalid_content_length(&mut self, allow: bool) {
         self.allow_h1_response_invalid_content_length = allow;
+    }
+
+    /// Build the response header's maps with room for `headroom` headers beyond those
+    /// received (see `PeerOptions::h1_response_header_headroom`).
+    pub fn set_response_header_headroom(&mut self, headroom: usize) {
+        self.response_header_headroom = headroom;
     }
 
     pub(super) fn get_headers_raw(&self) -> &[u8] {
@@ -977,6 +996,30 @@ mod tests_stream {
         let res = http_stream.read_response().await;
         assert_eq!(input.len(), res.unwrap());
         assert_eq!(0, http_stream.resp_header().unwrap().headers.len());
+    }
+
+    #[tokio::test]
+    async fn response_header_headroom_is_in_the_header_handed_out() {
+        init_log();
+        let input = b"HTTP/1.1 200 OK\r\nServer: test\r\nContent-Length: 0\r\n\r\n";
+        for headroom in [0, 16] {
+            let mock_io = Builder::new().read(&input[..]).build();
+            let mut peer = crate::upstreams::peer::HttpPeer::new("127.0.0.1:80", false, "".into());
+            peer.options.h1_response_header_headroom = headroom;
+            let mut http_stream = HttpSession::new_with_options(Box::new(mock_io), &peer);
+            let header = http_stream.read_resp_header_parts().await.unwrap();
+            assert_eq!(header.headers.len(), 2);
+            let room = header.headers.capacity() - header.headers.len();
+            if headroom == 0 {
+                assert!(room < 16, "{room}");
+            } else {
+                assert!(room >= headroom, "{room}");
+            }
+            // The session keeps what it read.
+            let kept = http_stream.resp_header().unwrap();
+            assert_eq!(kept.headers, header.headers);
+            assert_eq!(kept.status, header.status);
+        }
     }
 
     #[tokio::test]
