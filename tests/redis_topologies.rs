@@ -88,6 +88,22 @@ fn a_cluster_shares_limits_across_replicas_and_follows_a_slot_migration() {
     }
 }
 
+/// Limits of different kinds on one route are counted in one atomic call, so their keys
+/// must share a slot (the route's hash tag); limits of one kind share the key's own.
+#[test]
+fn a_cluster_counts_limits_of_different_kinds_together() {
+    let cluster = Cluster::start();
+    let up = RecordingUpstream::start();
+    let limits = format!("{LIMIT}, {{ rate: 100/minute }}");
+    let p = start(&with_backend(up.addr, &cluster.backend(), &limits));
+    assert_limit_holds(&p, "mixed");
+    assert_eq!(
+        metric(&p, "rampart_rate_limit_store_errors_total{route=\"api\"}").unwrap_or(0.0),
+        0.0,
+        "no cross-slot call"
+    );
+}
+
 #[test]
 fn a_cluster_master_killed_under_traffic_fails_over_and_limits_hold_after() {
     let mut cluster = Cluster::start();

@@ -134,3 +134,33 @@ fn redis_away_with_on_error_allow_passes_then_limits_again_once_it_is_back() {
     }));
     assert_problem(c.get(p.url("/x")).send().unwrap(), 429, "rate_limited");
 }
+
+/// A reload that points the store at another Redis counts there from then on (a fresh
+/// budget); one that leaves the store's settings alone keeps counting where it was.
+#[test]
+fn a_reload_to_another_redis_counts_there() {
+    let (first, second) = (RedisServer::start(), RedisServer::start());
+    let up = RecordingUpstream::start();
+    let limit = "{ rate: 2/minute, key: client_ip }";
+    let yaml = |url: &str| with_store(up.addr, url, "deny", limit);
+    let p = start(&yaml(&first.url()));
+    let c = client();
+    let statuses = |n: usize| -> Vec<u16> {
+        (0..n)
+            .map(|_| c.get(p.url("/x")).send().unwrap().status().as_u16())
+            .collect()
+    };
+    assert_eq!(statuses(3), [200, 200, 429]);
+    // Settings unchanged (a route added): the same store, the same spent budget.
+    let more = yaml(&first.url()).replace(
+        "routes:\n",
+        "routes:\n  - { name: other, match: { path_prefix: /other }, upstream: app }\n",
+    );
+    p.rewrite_config(&more);
+    assert_eq!(p.reload(None).0, 200);
+    assert_eq!(statuses(1), [429]);
+    // Another Redis: its own budget.
+    p.rewrite_config(&yaml(&second.url()));
+    assert_eq!(p.reload(None).0, 200);
+    assert_eq!(statuses(3), [200, 200, 429]);
+}
