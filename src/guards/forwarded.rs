@@ -153,7 +153,11 @@ pub fn ascii(bytes: &[u8]) -> &str {
 /// A fresh request id, for every writer of answers and logs (one place mints them).
 pub fn mint_request_id() -> http::HeaderValue {
     let id = new_request_id(fastrand::u128(..));
-    http::HeaderValue::from_bytes(&id).unwrap_or(http::HeaderValue::from_static("0"))
+    // Owned behind a reference count from the start: the id is cloned into the app's request,
+    // the response and the log, and a copied (vector-backed) value allocates again on its
+    // first clone.
+    http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id))
+        .unwrap_or(http::HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
@@ -238,5 +242,10 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
         assert_ne!(new_request_id(1), new_request_id(2));
+        let minted = mint_request_id();
+        assert_eq!(minted.len(), 36);
+        assert_eq!(&minted.as_bytes()[14..15], b"4");
+        assert!(is_sane_request_id(minted.as_bytes()));
+        assert_ne!(minted, mint_request_id());
     }
 }

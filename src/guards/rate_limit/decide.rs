@@ -64,6 +64,19 @@ pub fn apply(
     head.insert_parsed_header(&RATELIMIT, &RATELIMIT_WIRE, value);
 }
 
+/// `RateLimit` of a request that passed: `"<limit>";r=<remaining>;t=<reset>`, written once
+/// into a buffer the header value then owns (one allocation: the response of every request
+/// on a limited route carries it).
+fn success_value(route: &str, i: usize, remaining: u32, reset: u64) -> Option<HeaderValue> {
+    use std::fmt::Write;
+    let mut value = String::with_capacity(route.len() + 40);
+    let _ = match i {
+        0 => write!(value, "\"{route}\";r={remaining};t={reset}"),
+        _ => write!(value, "\"{route}.{}\";r={remaining};t={reset}", i + 1),
+    };
+    HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
+}
+
 /// Counts the request against each limit (all must pass).
 pub async fn decide<'a, H: Fn(&str) -> Option<&'a [u8]>>(
     route: &Limits<'_>,
@@ -232,10 +245,7 @@ fn answer<C: Clock>(
         .headers_on_success
         .then_some(tightest)
         .flatten()
-        .and_then(|(i, remaining, reset)| {
-            let name = limit_name(route.route, i);
-            HeaderValue::from_str(&format!("\"{name}\";r={remaining};t={reset}")).ok()
-        });
+        .and_then(|(i, remaining, reset)| success_value(route.route, i, remaining, reset));
     Outcome {
         header,
         ..Outcome::default()
