@@ -61,14 +61,15 @@ pub(super) fn decorate(head: &mut ResponseHeader, ctx: &Ctx, from_app: bool) {
 
 /// How many headers a response gains on its way out: the security set (route's or global),
 /// the request id, CORS' allow headers (3 at most on an actual request) and `Vary`, and
-/// `RateLimit-Policy`/`RateLimit`: the set's size and 7. The app's answer is read into maps with this much room
+/// `RateLimit-Policy`/`RateLimit`; then `Date` and `Connection`, which Pingora sets as it
+/// writes the head: the set's size and 9. The app's answer is read into maps with this much room
 /// (`h1_response_header_headroom`, vendor/PATCHES.md), so adding them grows nothing.
 pub(super) fn response_headroom(ctx: &Ctx) -> usize {
     let set = ctx
         .policy
         .as_ref()
         .map(|policy| ctx.route_policy().map_or(&policy.headers, |r| &r.headers));
-    set.map_or(0, |s| s.len()) + 7
+    set.map_or(0, |s| s.len()) + 9
 }
 
 /// Sets what the app is told about the request: `X-Forwarded-For/Proto/Host` (kept from
