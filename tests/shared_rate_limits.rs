@@ -136,7 +136,7 @@ fn redis_away_with_on_error_allow_passes_then_limits_again_once_it_is_back() {
 }
 
 /// A reload that points the store at another Redis counts there from then on (a fresh
-/// budget); one that leaves the store's settings alone keeps counting where it was.
+/// budget); one that leaves the store's settings alone keeps the store, connection and all.
 #[test]
 fn a_reload_to_another_redis_counts_there() {
     let (first, second) = (RedisServer::start(), RedisServer::start());
@@ -156,9 +156,13 @@ fn a_reload_to_another_redis_counts_there() {
         "routes:\n",
         "routes:\n  - { name: other, match: { path_prefix: /other }, upstream: app }\n",
     );
+    let connections = || first.info("total_connections_received").unwrap();
+    let before = connections();
     p.rewrite_config(&more);
     assert_eq!(p.reload(None).0, 200);
     assert_eq!(statuses(1), [429]);
+    // Its connection too: the only new one is redis-cli's own.
+    assert_eq!(connections(), before + 1, "the store's connection is kept");
     // Another Redis: its own budget.
     p.rewrite_config(&yaml(&second.url()));
     assert_eq!(p.reload(None).0, 200);

@@ -40,6 +40,20 @@ impl RedisServer {
         }
     }
 
+    /// A field of `INFO` (`total_connections_received`, ...), read with redis-cli (whose
+    /// own connection counts too).
+    pub fn info(&self, field: &str) -> Option<u64> {
+        let out = Command::new("redis-cli")
+            .arg("-s")
+            .arg(&self.socket)
+            .arg("info")
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().parse().ok())
+    }
+
     pub fn url(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
