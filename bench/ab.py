@@ -88,8 +88,7 @@ def alloc_per_request(port, count_file, args):
     """The alloc-count build's running total (rewritten every 100 ms into `count_file` by
     `src/alloc_count.rs`) before and after one wrk run, as bench.py's measure_allocs reads it."""
     def total():
-        time.sleep(0.3)
-        return int(count_file.read_text().split()[0])
+        return bench.read_alloc_count(count_file)
 
     bench.wrk(port, 1, args.connections)
     before = total()

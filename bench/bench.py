@@ -207,6 +207,17 @@ def rampart_config(listen, admin, upstream_port, all_features, rate_limited=Fals
     )
 
 
+def read_alloc_count(count_file):
+    """The alloc-count build's running total, from the file `src/alloc_count.rs` rewrites every
+    100 ms (renamed over; builds before that wrote it in place, so an empty read is retried)."""
+    for _ in range(20):
+        time.sleep(0.3)
+        fields = count_file.read_text().split()
+        if fields:
+            return int(fields[0])
+    raise RuntimeError(f"no allocation count in {count_file}")
+
+
 def measure_allocs(args, work, up_port, procs):
     """Allocations per request of bare Pingora, Rampart pass-through and every guard on,
     from the counting builds: (total after - total before) / requests served."""
@@ -234,8 +245,7 @@ def measure_allocs(args, work, up_port, procs):
         wrk(port, 1, args.connections)
 
         def total():
-            time.sleep(0.3)  # the counter file is rewritten every 100 ms
-            return int(count_file.read_text().split()[0])
+            return read_alloc_count(count_file)
 
         before = total()
         r = wrk(port, args.seconds, args.connections)

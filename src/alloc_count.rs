@@ -54,6 +54,9 @@ pub fn report() {
     let Some(path) = std::env::var_os("RAMPART_ALLOC_COUNT_FILE") else {
         return;
     };
+    // Written beside and renamed over: a reader never sees the file truncated and empty.
+    let mut beside = path.clone();
+    beside.push(".tmp");
     std::thread::spawn(move || loop {
         // "<allocations> <live bytes of class 0> <class 1> ...": the first number alone is
         // what bench.py reads.
@@ -62,7 +65,9 @@ pub fn report() {
             line.push(' ');
             line.push_str(&class.load(Ordering::Relaxed).to_string());
         }
-        let _ = std::fs::write(&path, line);
+        if std::fs::write(&beside, line).is_ok() {
+            let _ = std::fs::rename(&beside, &path);
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     });
 }
