@@ -118,6 +118,30 @@ fn a_request_refused_by_an_exact_limit_spends_nothing_of_the_lease() {
     assert_eq!(up.hits(), 3);
 }
 
+/// The other way round: a request its lease refuses is not counted against the exact limits,
+/// even those listed before it, so it spends none of them.
+#[test]
+fn a_request_refused_by_its_lease_spends_nothing_of_the_exact_limits() {
+    let redis = RedisServer::start();
+    let up = RecordingUpstream::start();
+    let p = start(&with_limits(
+        up.addr,
+        &redis.url(),
+        "{ rate: 3/minute, key: global }, \
+         { rate: 1/minute, key: \"header:X-Key\", sharing: leased }",
+    ));
+    let c = client();
+    let get = |key: &str| {
+        let r = c.get(p.url("/x")).header("x-key", key).send().unwrap();
+        r.status().as_u16()
+    };
+    // "a" three times: the lease refuses the last two, which leave the global 3 alone, so
+    // "b" and "c" still fit it and "d" does not.
+    let got = [get("a"), get("a"), get("a"), get("b"), get("c"), get("d")];
+    assert_eq!(got, [200, 429, 429, 200, 200, 429]);
+    assert_eq!(up.hits(), 3);
+}
+
 #[test]
 fn an_unspent_lease_goes_back_to_the_store() {
     let redis = RedisServer::start();
