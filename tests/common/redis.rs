@@ -49,9 +49,13 @@ impl RedisServer {
             .arg("info")
             .output()
             .ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().parse().ok())
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 
     pub fn url(&self) -> String {
