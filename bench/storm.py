@@ -25,14 +25,16 @@ def rss_kib(pid):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=5000)
-    ap.add_argument("--binary", default=str(ROOT / "target/release/rampart"))
+    ap.add_argument("--binary", help="the Rampart to run (default: target/release/rampart, or "
+                                     "target/alloc-count/rampart with --alloc-count)")
     ap.add_argument("--out", help="also write the result (Markdown) here")
     ap.add_argument("--alloc-count", action="store_true",
                     help="run the allocation-counting build (target/alloc-count/rampart, built by "
                          "bench/run) and report the heap bytes an idle connection keeps, by size")
     args = ap.parse_args()
-    if args.alloc_count:
-        args.binary = str(ROOT / "target/alloc-count/rampart")
+    if args.binary is None:
+        args.binary = str(ROOT / ("target/alloc-count/rampart" if args.alloc_count
+                                  else "target/release/rampart"))
 
     work = tempfile.mkdtemp(prefix="rampart-storm-")
     up_port = free_port()
