@@ -162,6 +162,13 @@ pub fn clock_wakeups() -> u64 {
     TIMER_MANAGER.clock_wakeups()
 }
 
+/// Removes the calling thread's timers that no future waits on any more (see
+/// [`TimerManager::prune_unwatched`]): call it when a thread goes quiet after a burst, so the
+/// memory those timers sit on can be returned before they would have fired.
+pub fn prune_unwatched_timers() -> usize {
+    TIMER_MANAGER.prune_unwatched()
+}
+
 /// Pause the timer for fork()
 ///
 /// Because RwLock across fork() is undefined behavior, this function makes sure that no one

@@ -94,6 +94,11 @@ impl Timer {
     pub fn subscribe(&self) -> TimerStub {
         TimerStub(self.0.clone(), self.1.clone())
     }
+
+    /// Whether a stub of this timer is still held (the manager holds the timer itself).
+    fn is_watched(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
 }
 
 /// The object that holds all the timers registered to it.
@@ -274,6 +279,22 @@ impl TimerManager {
         stub
     }
 
+    /// Removes, from the calling thread's timers, the ones no future waits on any more: every
+    /// stub of theirs was dropped (the operation they bounded finished first). Such a timer
+    /// otherwise stays until it fires, and with it the memory it sits on: after a storm of
+    /// short requests with long timeouts, thousands of them for up to the longest timeout.
+    /// Returns how many were removed. Only the calling thread registers timers in its map,
+    /// so none can be subscribed to while this runs; the clock thread takes the same lock.
+    pub fn prune_unwatched(&self) -> usize {
+        let Some(timers) = self.timers.get() else {
+            return 0;
+        };
+        let mut timers = timers.write();
+        let before = timers.len();
+        timers.retain(|_, timer| timer.is_watched());
+        before - timers.len()
+    }
+
     fn is_paused_for_fork(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
@@ -317,6 +338,23 @@ mod tests {
         assert!(!t.not_after(129));
         assert!(t.not_after(130));
         assert!(t.not_after(131));
+    }
+
+    #[tokio::test]
+    async fn prune_unwatched_removes_only_timers_nobody_waits_on() {
+        let tm = TimerManager::new();
+        assert_eq!(tm.prune_unwatched(), 0, "no timers on this thread yet");
+        let dropped = tm.register_timer(Duration::from_secs(30));
+        let kept = tm.register_timer(Duration::from_secs(60));
+        drop(dropped);
+        assert_eq!(tm.prune_unwatched(), 1);
+        assert_eq!(tm.prune_unwatched(), 0);
+        let timers = tm.timers.get().unwrap().read();
+        assert_eq!(timers.len(), 1);
+        assert!(timers.values().all(Timer::is_watched));
+        drop(timers);
+        drop(kept);
+        assert_eq!(tm.prune_unwatched(), 1);
     }
 
     #[tokio::test]
