@@ -22,6 +22,28 @@ def rss_kib(pid):
     return 0
 
 
+def storm_config(port, admin, up_port, connections):
+    """Rampart for a storm: room for the connections, heads allowed to wait, no access log."""
+    return ("server:\n"
+            f"  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:{admin}\n  threads: 2\n"
+            "  environment: development\n"
+            f"client:\n  max_connections: {connections * 2}\n  header_timeout: 120s\n"
+            f"upstreams:\n  app:\n    endpoints: [127.0.0.1:{up_port}]\n"
+            "routes:\n  - { name: all, match: { path_prefix: / }, upstream: app }\n"
+            "logging:\n  access_log: false\n  level: warn\n")
+
+
+def open_idle(port, connections):
+    """`connections` keep-alive connections, each answered one request, left open."""
+    conns = []
+    for _ in range(connections):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        s.recv(4096)  # answered: from now on an idle keep-alive connection
+        conns.append(s)
+    return conns
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=5000)
@@ -41,14 +63,7 @@ def main():
     nginx = fast_upstream(work, up_port)
     port, admin = free_port(), free_port()
     cfg = Path(work) / "rampart.yaml"
-    cfg.write_text(
-        "server:\n"
-        f"  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:{admin}\n  threads: 2\n"
-        "  environment: development\n"
-        f"client:\n  max_connections: {args.connections * 2}\n  header_timeout: 120s\n"
-        f"upstreams:\n  app:\n    endpoints: [127.0.0.1:{up_port}]\n"
-        "routes:\n  - { name: all, match: { path_prefix: / }, upstream: app }\n"
-        "logging:\n  access_log: false\n  level: warn\n")
+    cfg.write_text(storm_config(port, admin, up_port, args.connections))
     count_file = Path(work) / "allocs"
     env = dict(os.environ, RAMPART_ALLOC_COUNT_FILE=str(count_file))
     proc = subprocess.Popen([args.binary, "--config", str(cfg)], env=env,
@@ -69,12 +84,7 @@ def main():
         time.sleep(1)
         before = rss_kib(proc.pid)
         heap_before = live()
-        conns = []
-        for _ in range(args.connections):
-            s = socket.create_connection(("127.0.0.1", port))
-            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            s.recv(4096)  # answered: from now on an idle keep-alive connection
-            conns.append(s)
+        conns = open_idle(port, args.connections)
         time.sleep(2)
         during = rss_kib(proc.pid)
         heap_during = live()
