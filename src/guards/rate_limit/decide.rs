@@ -4,7 +4,7 @@
 //! the request is described by plain values.
 
 use super::redis::{SharedLimits, StoreError};
-use super::{limit_name, RouteLimit, Verdict};
+use super::{limit_name, LimitName, RouteLimit, Verdict};
 use crate::config::model::{OnError, Sharing};
 use crate::config::units::Rate;
 use crate::reject::{Code, Reject};
@@ -70,10 +70,7 @@ pub fn apply(
 fn success_value(route: &str, i: usize, remaining: u32, reset: u64) -> Option<HeaderValue> {
     use std::fmt::Write;
     let mut value = String::with_capacity(route.len() + 40);
-    let _ = match i {
-        0 => write!(value, "\"{route}\";r={remaining};t={reset}"),
-        _ => write!(value, "\"{route}.{}\";r={remaining};t={reset}", i + 1),
-    };
+    let _ = write!(value, "\"{}\";r={remaining};t={reset}", LimitName(route, i));
     HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
 }
 

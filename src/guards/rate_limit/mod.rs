@@ -251,10 +251,18 @@ pub(crate) fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 
 /// The name of a route's i-th limit in the RateLimit headers: the route, then `route.2`, ...
 pub fn limit_name(route: &str, i: usize) -> String {
-    if i == 0 {
-        route.to_string()
-    } else {
-        format!("{route}.{}", i + 1)
+    LimitName(route, i).to_string()
+}
+
+/// `limit_name`, written straight into a header value being built.
+pub struct LimitName<'a>(pub &'a str, pub usize);
+
+impl std::fmt::Display for LimitName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            0 => f.write_str(self.0),
+            i => write!(f, "{}.{}", self.0, i + 1),
+        }
     }
 }
 
