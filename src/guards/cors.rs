@@ -3,7 +3,6 @@
 //! blocks the call). Pure: header values in, header pairs out, all values built at load.
 
 use crate::config::model::Cors;
-use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
 pub static ALLOW_ORIGIN: HeaderName = HeaderName::from_static("access-control-allow-origin");
@@ -178,12 +177,7 @@ impl CorsHeaders {
     /// Adds the allow headers and `Vary: Origin` (merged into the app's own `Vary`).
     pub fn apply(&self, head: &mut pingora::http::ResponseHeader) {
         for (name, value) in &self.allow {
-            match wire_name(name) {
-                Some(wire) => head.insert_parsed_header(name, wire, value.clone()),
-                None => {
-                    let _ = head.insert_header(name.clone(), value.clone());
-                }
-            }
+            let _ = head.insert_header(name.clone(), value.clone());
         }
         if !self.vary_origin {
             return;
@@ -203,32 +197,9 @@ impl CorsHeaders {
             None => Some(HeaderValue::from_static("Origin")),
         };
         if let Some(vary) = vary {
-            static VARY_WIRE: Bytes = Bytes::from_static(b"Vary");
-            head.insert_parsed_header(&http::header::VARY, &VARY_WIRE, vary);
+            let _ = head.insert_header(http::header::VARY, vary);
         }
     }
-}
-
-/// The wire spelling of the headers CORS adds: given with the parsed name, Pingora neither
-/// parses nor allocates the name on each response.
-fn wire_name(name: &HeaderName) -> Option<&'static Bytes> {
-    static WIRE: [Bytes; 6] = [
-        Bytes::from_static(b"Access-Control-Allow-Origin"),
-        Bytes::from_static(b"Access-Control-Allow-Credentials"),
-        Bytes::from_static(b"Access-Control-Allow-Methods"),
-        Bytes::from_static(b"Access-Control-Allow-Headers"),
-        Bytes::from_static(b"Access-Control-Expose-Headers"),
-        Bytes::from_static(b"Access-Control-Max-Age"),
-    ];
-    let names = [
-        &ALLOW_ORIGIN,
-        &ALLOW_CREDENTIALS,
-        &ALLOW_METHODS,
-        &ALLOW_HEADERS,
-        &EXPOSE_HEADERS,
-        &MAX_AGE,
-    ];
-    names.iter().position(|n| *n == name).map(|i| &WIRE[i])
 }
 
 /// A preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.

@@ -97,6 +97,14 @@ pub(crate) fn titled_header_name_str(header_name: &HeaderName) -> Option<&'stati
         header::HOST => "Host",
         header::SERVER => "Server",
         header::SET_COOKIE => "Set-Cookie",
+        // Headers a proxy adds to responses (CORS, caching): spelled without an allocation.
+        header::VARY => "Vary",
+        header::ACCESS_CONTROL_ALLOW_ORIGIN => "Access-Control-Allow-Origin",
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS => "Access-Control-Allow-Credentials",
+        header::ACCESS_CONTROL_ALLOW_METHODS => "Access-Control-Allow-Methods",
+        header::ACCESS_CONTROL_ALLOW_HEADERS => "Access-Control-Allow-Headers",
+        header::ACCESS_CONTROL_EXPOSE_HEADERS => "Access-Control-Expose-Headers",
+        header::ACCESS_CONTROL_MAX_AGE => "Access-Control-Max-Age",
         // TODO: add more const header here to map to their titled case
         // TODO: automatically upper case the first letter?
         _ => {
