@@ -47,11 +47,26 @@ static FAST_TIMEOUT_TO_TOKIO_THRESHOLD_SECS: AtomicU64 =
 
 fn check_clock_thread(tm: &Arc<TimerManager>) {
     if tm.should_i_start_clock() {
-        std::thread::Builder::new()
-            .name("Timer thread".into())
-            .spawn(|| TIMER_MANAGER.clock_thread())
-            .unwrap();
+        start_clock_thread();
     }
+}
+
+// Arms a fast timer: one reading of the clock serves both the check that the clock thread runs
+// and the deadline. Called only when a timer is needed (the bounded future was not ready on its
+// first poll), so a timeout whose future finishes at once reads no clock at all.
+fn arm(duration: Duration) -> TimerStub {
+    let now = std::time::Instant::now();
+    if TIMER_MANAGER.should_i_start_clock_at(now) {
+        start_clock_thread();
+    }
+    TIMER_MANAGER.register_timer_at(now, duration)
+}
+
+fn start_clock_thread() {
+    std::thread::Builder::new()
+        .name("Timer thread".into())
+        .spawn(|| TIMER_MANAGER.clock_thread())
+        .unwrap();
 }
 
 fn should_use_tokio_timeout(duration: Duration) -> bool {
@@ -90,7 +105,7 @@ pub struct FastTimeout(Duration);
 
 impl ToTimeout for FastTimeout {
     fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        Box::pin(TIMER_MANAGER.register_timer(self.0).poll())
+        Box::pin(arm(self.0).poll())
     }
 
     fn create(d: Duration) -> Self {
@@ -111,6 +126,7 @@ pub struct FastOrTokioTimeout {
     kind: TimeoutKind,
 }
 
+#[cfg(test)]
 impl FastOrTokioTimeout {
     fn use_tokio(&self) -> bool {
         matches!(self.kind, TimeoutKind::Tokio)
@@ -142,18 +158,14 @@ pub fn fast_timeout<T>(duration: Duration, future: T) -> Timeout<T, FastOrTokioT
 where
     T: Future,
 {
-    let callback = FastOrTokioTimeout::create(duration);
-    if !callback.use_tokio() {
-        check_clock_thread(&TIMER_MANAGER);
-    }
-
-    Timeout::new_with_callback(future, callback)
+    // The clock thread is checked when a timer is armed (`arm`), not here: most bounded futures
+    // are ready on their first poll and never need one.
+    Timeout::new_with_callback(future, FastOrTokioTimeout::create(duration))
 }
 
 /// Similar to [tokio::time::sleep] but more efficient.
 pub async fn fast_sleep(duration: Duration) {
-    check_clock_thread(&TIMER_MANAGER);
-    TIMER_MANAGER.register_timer(duration).poll().await
+    arm(duration).poll().await
 }
 
 /// How many times the clock thread has woken to look at the timers: with nothing armed it

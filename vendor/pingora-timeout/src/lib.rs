@@ -138,7 +138,8 @@ where
 
         let delay = me
             .delay
-            .get_or_insert_with(|| Box::pin(me.callback.timeout()));
+            // `timeout()` hands out the boxed delay: boxing it again cost an allocation per timer.
+            .get_or_insert_with(|| me.callback.timeout());
 
         match delay.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
@@ -156,6 +157,61 @@ mod tests {
         let fut = tokio_sleep(Duration::from_secs(1000));
         let to = timeout(Duration::from_secs(1), fut);
         assert!(to.await.is_err())
+    }
+
+    // Counts the allocations made on the calling thread, so a test can tell what one poll
+    // allocates while the test harness's other threads allocate too.
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        thread_local! {
+            static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+        }
+
+        pub struct Counting;
+
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+                System.alloc(layout)
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                System.dealloc(ptr, layout)
+            }
+        }
+
+        pub fn on_this_thread() -> usize {
+            ALLOCATIONS.with(|n| n.get())
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: counting::Counting = counting::Counting;
+
+    // A delay that allocates nothing of its own (a zero-sized future in its box).
+    struct Never;
+
+    impl ToTimeout for Never {
+        fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+            Box::pin(std::future::pending())
+        }
+        fn create(_: Duration) -> Self {
+            Never
+        }
+    }
+
+    #[test]
+    fn arming_the_delay_boxes_it_once() {
+        let mut bounded = Box::pin(Timeout::<_, Never>::new_with_delay(
+            std::future::pending::<()>(),
+            Duration::from_secs(1),
+        ));
+        let mut cx = task::Context::from_waker(std::task::Waker::noop());
+        let before = counting::on_this_thread();
+        assert!(bounded.as_mut().poll(&mut cx).is_pending());
+        // The delay's box is the callback's own; wrapping it in a second one allocated.
+        assert_eq!(counting::on_this_thread() - before, 0);
     }
 
     #[tokio::test]

@@ -216,10 +216,16 @@ impl TimerManager {
     // False if the clock is already started
     // If true, the caller must start the clock thread next
     pub(crate) fn should_i_start_clock(&self) -> bool {
-        let Err(prev) = self.is_clock_running() else {
+        self.should_i_start_clock_at(Instant::now())
+    }
+
+    // As `should_i_start_clock`, with the caller's reading of the clock: arming a timer reads
+    // the clock once for this check and for the deadline.
+    pub(crate) fn should_i_start_clock_at(&self, now: Instant) -> bool {
+        let Err(prev) = self.is_clock_running_at(now) else {
             return false;
         };
-        let now = Instant::now().duration_since(self.zero).as_secs() as i64;
+        let now = now.saturating_duration_since(self.zero).as_secs() as i64;
         let res =
             self.clock_watchdog
                 .compare_exchange(prev, now, Ordering::SeqCst, Ordering::SeqCst);
@@ -228,10 +234,15 @@ impl TimerManager {
 
     // Ok(()) if clock is running (watch dog is within DELAYS_SEC of now)
     // Err(time) if watch do stopped at `time`
+    #[cfg(test)]
     pub(crate) fn is_clock_running(&self) -> Result<(), i64> {
-        let now = Instant::now().duration_since(self.zero).as_secs() as i64;
+        self.is_clock_running_at(Instant::now())
+    }
+
+    fn is_clock_running_at(&self, now: Instant) -> Result<(), i64> {
+        let now = now.saturating_duration_since(self.zero).as_secs() as i64;
         let prev = self.clock_watchdog.load(Ordering::SeqCst);
-        if now < prev + DELAYS_SEC {
+        if now < prev.saturating_add(DELAYS_SEC) {
             Ok(())
         } else {
             Err(prev)
@@ -242,6 +253,11 @@ impl TimerManager {
     ///
     /// When the timer expires, the [TimerStub] will be notified.
     pub fn register_timer(&self, duration: Duration) -> TimerStub {
+        self.register_timer_at(Instant::now(), duration)
+    }
+
+    /// Register a timer due `duration` after `now`, the caller's reading of the clock.
+    pub fn register_timer_at(&self, now: Instant, duration: Duration) -> TimerStub {
         if self.is_paused_for_fork() {
             // Return a dummy TimerStub that will trigger right away.
             // This is fine assuming pause_for_fork() is called right before fork().
@@ -252,7 +268,11 @@ impl TimerManager {
             timer.fire();
             return timer.subscribe();
         }
-        let now: Time = (Instant::now() + duration - self.zero).into();
+        // Saturating: a duration too long to add is a timer that never fires, not a panic.
+        let now: Time = now
+            .saturating_duration_since(self.zero)
+            .saturating_add(duration)
+            .into();
         {
             let timers = self.timers.get_or(|| RwLock::new(BTreeMap::new())).read();
             if let Some(t) = timers.get(&now) {
@@ -411,6 +431,22 @@ mod tests {
         let now = Instant::now();
         tm.register_timer(Duration::from_millis(30)).poll().await;
         assert!(now.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_timer_registered_at_a_reading_of_the_clock_is_due_from_that_reading() {
+        let tm = TimerManager::new();
+        let reading = tm.zero + Duration::from_secs(1);
+        let _stub = tm.register_timer_at(reading, Duration::from_secs(2));
+        let timers = tm.timers.get().unwrap().read();
+        assert_eq!(timers.keys().copied().collect::<Vec<_>>(), [Time(3000)]);
+    }
+
+    #[test]
+    fn a_timer_too_far_away_to_add_is_registered_without_a_panic() {
+        let tm = TimerManager::new();
+        let _stub = tm.register_timer_at(Instant::now(), Duration::MAX);
+        assert_eq!(tm.timers.get().unwrap().read().len(), 1);
     }
 
     #[test]
