@@ -104,8 +104,10 @@ pub fn fast_timeout_to_tokio_threshold() -> Option<Duration> {
 pub struct FastTimeout(Duration);
 
 impl ToTimeout for FastTimeout {
-    fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        Box::pin(arm(self.0).poll())
+    type Delay = TimerDelay;
+
+    fn timeout(&self) -> TimerDelay {
+        arm(self.0).into_delay()
     }
 
     fn create(d: Duration) -> Self {
@@ -133,11 +135,37 @@ impl FastOrTokioTimeout {
     }
 }
 
+pin_project! {
+    /// The delay of a [FastOrTokioTimeout]: a fast timer, or tokio's for long timeouts.
+    #[project = FastOrTokioDelayProjection]
+    pub enum FastOrTokioDelay {
+        Fast { #[pin] delay: TimerDelay },
+        Tokio { delay: <TokioTimeout as ToTimeout>::Delay },
+    }
+}
+
+impl Future for FastOrTokioDelay {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        match self.project() {
+            FastOrTokioDelayProjection::Fast { delay } => delay.poll(cx),
+            FastOrTokioDelayProjection::Tokio { delay } => delay.as_mut().poll(cx),
+        }
+    }
+}
+
 impl ToTimeout for FastOrTokioTimeout {
-    fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+    type Delay = FastOrTokioDelay;
+
+    fn timeout(&self) -> FastOrTokioDelay {
         match self.kind {
-            TimeoutKind::Fast => FastTimeout::create(self.duration).timeout(),
-            TimeoutKind::Tokio => TokioTimeout::create(self.duration).timeout(),
+            TimeoutKind::Fast => FastOrTokioDelay::Fast {
+                delay: FastTimeout::create(self.duration).timeout(),
+            },
+            TimeoutKind::Tokio => FastOrTokioDelay::Tokio {
+                delay: TokioTimeout::create(self.duration).timeout(),
+            },
         }
     }
 
@@ -165,7 +193,7 @@ where
 
 /// Similar to [tokio::time::sleep] but more efficient.
 pub async fn fast_sleep(duration: Duration) {
-    arm(duration).poll().await
+    arm(duration).into_delay().await
 }
 
 /// How many times the clock thread has woken to look at the timers: with nothing armed it

@@ -49,7 +49,9 @@ use tokio::time::{sleep as tokio_sleep, Duration};
 ///
 /// Users don't need to interact with this trait
 pub trait ToTimeout {
-    fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+    /// The delay a [Timeout] keeps, inline, once its future was not ready on the first poll.
+    type Delay: Future<Output = ()> + Send + Sync;
+    fn timeout(&self) -> Self::Delay;
     fn create(d: Duration) -> Self;
 }
 
@@ -59,7 +61,10 @@ pub trait ToTimeout {
 pub struct TokioTimeout(Duration);
 
 impl ToTimeout for TokioTimeout {
-    fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+    // Boxed: tokio's `Sleep` is large, and timeouts this long are rare.
+    type Delay = Pin<Box<tokio::time::Sleep>>;
+
+    fn timeout(&self) -> Self::Delay {
         Box::pin(tokio_sleep(self.0))
     }
 
@@ -95,11 +100,12 @@ where
 pin_project! {
     /// The timeout future returned by the timeout functions
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct Timeout<T, F> {
+    pub struct Timeout<T, F: ToTimeout> {
         #[pin]
         value: T,
+        // Kept inline: a boxed delay was an allocation for every timer armed.
         #[pin]
-        delay: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+        delay: Option<F::Delay>,
         callback: F, // callback to create the timer
     }
 }
@@ -136,14 +142,12 @@ where
             return Poll::Ready(Ok(v));
         }
 
-        let delay = me
-            .delay
-            // `timeout()` hands out the boxed delay: boxing it again cost an allocation per timer.
-            .get_or_insert_with(|| me.callback.timeout());
-
-        match delay.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed {})),
+        if me.delay.is_none() {
+            me.delay.set(Some(me.callback.timeout()));
+        }
+        match me.delay.as_pin_mut().map(|delay| delay.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(Elapsed {})),
+            _ => Poll::Pending,
         }
     }
 }
@@ -193,8 +197,10 @@ mod tests {
     struct Never;
 
     impl ToTimeout for Never {
-        fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-            Box::pin(std::future::pending())
+        type Delay = std::future::Pending<()>;
+
+        fn timeout(&self) -> Self::Delay {
+            std::future::pending()
         }
         fn create(_: Duration) -> Self {
             Never
@@ -202,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn arming_the_delay_boxes_it_once() {
+    fn arming_the_delay_allocates_nothing_of_its_own() {
         let mut bounded = Box::pin(Timeout::<_, Never>::new_with_delay(
             std::future::pending::<()>(),
             Duration::from_secs(1),
@@ -210,7 +216,7 @@ mod tests {
         let mut cx = task::Context::from_waker(std::task::Waker::noop());
         let before = counting::on_this_thread();
         assert!(bounded.as_mut().poll(&mut cx).is_pending());
-        // The delay's box is the callback's own; wrapping it in a second one allocated.
+        // The delay is kept inline: boxing it, as `Timeout` did, allocated.
         assert_eq!(counting::on_this_thread() - before, 0);
     }
 

@@ -29,11 +29,16 @@
 //! - drop: 10.694154ms total, 106ns avg per iteration
 
 use parking_lot::{Mutex, RwLock};
+use pin_project_lite::pin_project;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use thread_local::ThreadLocal;
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 
 const RESOLUTION_MS: u64 = 10;
@@ -72,10 +77,38 @@ pub struct TimerStub(Arc<Notify>, Arc<AtomicBool>);
 impl TimerStub {
     /// Wait for the timer to expire.
     pub async fn poll(self) {
-        if self.1.load(Ordering::SeqCst) {
-            return;
+        self.into_delay().await
+    }
+
+    /// The future that waits for the timer to expire, a named type a caller can keep inline.
+    pub fn into_delay(self) -> TimerDelay {
+        TimerDelay {
+            // Subscribed before the first look at `fired`: a timer that fires in between still
+            // wakes it (`notify_waiters` reaches every `Notified` created before the call).
+            notified: self.0.notified_owned(),
+            fired: self.1,
         }
-        self.0.notified().await;
+    }
+}
+
+pin_project! {
+    /// Waits for a timer to expire: [TimerStub::into_delay].
+    pub struct TimerDelay {
+        #[pin]
+        notified: OwnedNotified,
+        fired: Arc<AtomicBool>,
+    }
+}
+
+impl Future for TimerDelay {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let me = self.project();
+        if me.fired.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        me.notified.poll(cx)
     }
 }
 
@@ -431,6 +464,24 @@ mod tests {
         let now = Instant::now();
         tm.register_timer(Duration::from_millis(30)).poll().await;
         assert!(now.elapsed() < Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn a_delay_completes_whether_its_timer_fires_before_or_after_its_first_poll() {
+        let timer = Timer::new();
+        let fired_first = timer.subscribe().into_delay();
+        let mut polled_first = Box::pin(timer.subscribe().into_delay());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(polled_first.as_mut().poll(&mut cx).is_pending());
+        timer.fire();
+        // Bounded so a delay that is never woken fails the test instead of hanging it.
+        let both = async {
+            fired_first.await;
+            polled_first.await;
+        };
+        assert!(tokio::time::timeout(Duration::from_secs(20), both)
+            .await
+            .is_ok());
     }
 
     #[test]
