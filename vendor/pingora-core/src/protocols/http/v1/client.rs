@@ -73,6 +73,41 @@ pub struct HttpSession {
 }
 
 /// HTTP 1.x client session
+// The headers the session reads of a response after handing it out: its framing
+// (`Content-Length`, `Transfer-Encoding`, `Upgrade`) and keep-alive (`Connection`,
+// `Keep-Alive`) decisions.
+static KEEP_ALIVE: header::HeaderName = header::HeaderName::from_static("keep-alive");
+const FRAMING_HEADERS: [&header::HeaderName; 5] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &header::CONTENT_LENGTH,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+];
+
+/// What the session keeps of a response header it hands out (`read_resp_header_parts`): the
+/// status, version, reason and the framing and keep-alive headers, not a clone of every map
+/// (two header maps of every header, on every proxied response).
+fn framing_copy(read: &ResponseHeader) -> Box<ResponseHeader> {
+    let count = FRAMING_HEADERS
+        .iter()
+        .map(|name| read.headers.get_all(*name).iter().count())
+        .sum();
+    let Ok(mut kept) = ResponseHeader::build_no_case(read.status, Some(count)) else {
+        return Box::new(read.clone()); // not reached: the status was already valid
+    };
+    kept.set_version(read.version);
+    if kept.set_reason_phrase(read.get_reason_phrase()).is_err() {
+        return Box::new(read.clone()); // not reached: the reason was already valid
+    }
+    for name in FRAMING_HEADERS {
+        for value in read.headers.get_all(name) {
+            let _ = kept.append_header(name.clone(), value.clone());
+        }
+    }
+    Box::new(kept)
+}
+
 impl HttpSession {
     /// Create a new http client session from an established (TCP or TLS) [`Stream`].
     pub fn new(stream: Stream) -> Self {
@@ -449,8 +484,8 @@ impl HttpSession {
         // safe to unwrap because it is just read
         let read = self.response_header.as_mut().unwrap();
         // The caller gets the header as read, with the maps' headroom (a clone's maps are
-        // sized to what they hold); the session keeps the copy, which it only reads.
-        let kept = Box::new(ResponseHeader::clone(read));
+        // sized to what they hold); the session keeps what it reads afterwards.
+        let kept = framing_copy(read);
         Ok(std::mem::replace(read, kept))
     }
 
@@ -1015,11 +1050,34 @@ mod tests_stream {
             } else {
                 assert!(room >= headroom, "{room}");
             }
-            // The session keeps what it read.
+            // The session keeps what it reads afterwards: the framing headers.
             let kept = http_stream.resp_header().unwrap();
-            assert_eq!(kept.headers, header.headers);
+            assert_eq!(kept.headers.len(), 1);
+            assert_eq!(kept.headers["content-length"], "0");
             assert_eq!(kept.status, header.status);
         }
+    }
+
+    #[tokio::test]
+    async fn the_session_keeps_the_framing_and_keep_alive_of_a_header_it_hands_out() {
+        init_log();
+        let input = b"HTTP/1.0 200 Fine Indeed\r\nServer: test\r\nConnection: keep-alive\r\n\
+            Keep-Alive: timeout=7, max=3\r\nX-Other: 1\r\nContent-Length: 3\r\n\r\nabc";
+        let mock_io = Builder::new().read(&input[..]).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        let header = http_stream.read_resp_header_parts().await.unwrap();
+        assert_eq!(header.headers.len(), 5);
+        let kept = http_stream.resp_header().unwrap();
+        assert_eq!(kept.headers.len(), 3);
+        assert_eq!(kept.version, Version::HTTP_10);
+        assert_eq!(kept.get_reason_phrase(), Some("Fine Indeed"));
+        assert_eq!(http_stream.get_header("keep-alive").unwrap(), "timeout=7, max=3");
+        assert_eq!(http_stream.get_keepalive_values(), (Some(7), Some(3)));
+        assert_eq!(http_stream.get_content_length().unwrap(), Some(3));
+        assert_eq!(http_stream.read_body_bytes().await.unwrap().unwrap(), "abc");
+        // HTTP/1.0 with `Connection: keep-alive`: kept alive, for the time the header gives.
+        http_stream.respect_keepalive();
+        assert!(http_stream.will_keepalive());
     }
 
     #[tokio::test]
