@@ -9,6 +9,7 @@ use crate::config::model::Underscores;
 pub use crate::policy::HeadLimits;
 use crate::reject::{Code, Reject};
 use crate::request::rules::{self, bad, headers_too_large, too_many_headers, uri_too_long};
+use std::mem::MaybeUninit;
 
 /// The most headers any config may allow (validation caps `client.max_headers` here).
 pub const MAX_HEADERS_CAP: usize = 256;
@@ -73,10 +74,12 @@ pub fn check_head_recording(
     limits: &HeadLimits,
     parsed: &mut ParsedHead,
 ) -> Result<HeadStatus, Reject> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
+    // Left uninitialized: filling 256 empty headers (8 KiB of stack) on every parse was the
+    // largest item of the front door's own CPU in a profile of the pinned placement.
+    let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS_CAP];
     let max_headers = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
-    let mut req = httparse::Request::new(&mut headers[..max_headers]);
-    match req.parse(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, &mut headers[..max_headers]) {
         Ok(httparse::Status::Partial) => {
             if let Some(path) = req.path {
                 uri_limit(path, limits)?;
@@ -117,16 +120,16 @@ fn uri_limit(path: &str, limits: &HeadLimits) -> Result<(), Reject> {
 
 /// Every line must end in CRLF: httparse also accepts a bare LF, which other parsers on
 /// the path (gunicorn, uvicorn's h11) may split differently.
+/// Only the CRs and LFs are looked at (`memchr2`, a vectorised search) instead of every byte.
 fn check_line_endings(head: &[u8]) -> Result<(), Reject> {
-    let mut prev = 0u8;
-    for &b in head {
-        if b == b'\n' && prev != b'\r' {
-            return Err(bad("line ending without CR"));
-        }
-        if prev == b'\r' && b != b'\n' {
+    for at in memchr::memchr2_iter(b'\r', b'\n', head) {
+        if head[at] == b'\n' {
+            if at == 0 || head[at - 1] != b'\r' {
+                return Err(bad("line ending without CR"));
+            }
+        } else if head.get(at + 1).is_some_and(|&next| next != b'\n') {
             return Err(bad("CR not followed by LF"));
         }
-        prev = b;
     }
     Ok(())
 }

@@ -311,3 +311,37 @@ fn an_absolute_target_needs_a_host_name() {
         Some("request target must be origin-form or absolute-form (http://host/path)")
     );
 }
+
+/// The scan `check_line_endings` replaced: every byte, in order.
+fn line_endings_byte_by_byte(head: &[u8]) -> Result<(), &'static str> {
+    let mut prev = 0u8;
+    for &b in head {
+        if b == b'\n' && prev != b'\r' {
+            return Err("line ending without CR");
+        }
+        if prev == b'\r' && b != b'\n' {
+            return Err("CR not followed by LF");
+        }
+        prev = b;
+    }
+    Ok(())
+}
+
+#[test]
+fn line_endings_are_judged_as_a_byte_by_byte_scan_judges_them() {
+    let mut rng = fastrand::Rng::with_seed(26);
+    for _ in 0..20_000 {
+        let len = rng.usize(0..12);
+        let head: Vec<u8> = (0..len)
+            .map(|_| [b'\r', b'\n', b'a'][rng.usize(0..3)])
+            .collect();
+        let expected = line_endings_byte_by_byte(&head);
+        let got = check_line_endings(&head).map_err(|r| r.detail.into_owned());
+        assert_eq!(
+            got.as_ref().map_err(|detail| detail.as_str()).copied(),
+            expected,
+            "{:?}",
+            head.escape_ascii().to_string()
+        );
+    }
+}
