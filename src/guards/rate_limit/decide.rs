@@ -64,14 +64,25 @@ pub fn apply(
     head.insert_parsed_header(&RATELIMIT, &RATELIMIT_WIRE, value);
 }
 
-/// `RateLimit` of a request that passed: `"<limit>";r=<remaining>;t=<reset>`, written once
-/// into a buffer the header value then owns (one allocation: the response of every request
-/// on a limited route carries it).
+/// `RateLimit` of a request that passed: `"<limit>";r=<remaining>;t=<reset>`, written on the
+/// stack and copied once into the header value (the response of every request on a limited
+/// route carries it). A `String` turned into `Bytes` took a second allocation: `Bytes` keeps
+/// a vector with spare capacity behind a shared handle it allocates.
 fn success_value(route: &str, i: usize, remaining: u32, reset: u64) -> Option<HeaderValue> {
-    use std::fmt::Write;
-    let mut value = String::with_capacity(route.len() + 40);
-    let _ = write!(value, "\"{}\";r={remaining};t={reset}", LimitName(route, i));
-    HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
+    use std::io::Write;
+    let mut buf = [0u8; 192];
+    let mut rest = &mut buf[..];
+    let written = write!(rest, "\"{}\";r={remaining};t={reset}", LimitName(route, i));
+    let left = rest.len();
+    let len = buf.len() - left;
+    match written {
+        Ok(()) => HeaderValue::from_bytes(buf.get(..len)?).ok(),
+        // A route name too long for the buffer: rare, and spelled through a `String`.
+        Err(_) => {
+            let value = format!("\"{}\";r={remaining};t={reset}", LimitName(route, i));
+            HeaderValue::from_str(&value).ok()
+        }
+    }
 }
 
 /// Counts the request against each limit (all must pass).
@@ -290,6 +301,20 @@ mod tests {
             named(vec![(0, allowed(4)), (1, allowed(4)), (2, allowed(9))]).as_deref(),
             Some("\"api\";r=4;t=1")
         );
+    }
+
+    /// The value is the same whether it fits the stack buffer or not, on either side of
+    /// the edge and for the longest numbers.
+    #[test]
+    fn a_success_value_is_spelled_the_same_for_any_length_of_route_name() {
+        for len in [1, 150, 155, 156, 157, 160, 191, 192, 193, 1000] {
+            let route = "r".repeat(len);
+            for (i, remaining, reset) in [(0, 7, 1), (3, u32::MAX, u64::MAX)] {
+                let value = success_value(&route, i, remaining, reset).unwrap();
+                let expected = format!("\"{}\";r={remaining};t={reset}", LimitName(&route, i));
+                assert_eq!(value.as_bytes(), expected.as_bytes(), "route of {len}");
+            }
+        }
     }
 
     /// The RateLimit headers go on the wire as the draft spells them, the policy first.
