@@ -44,11 +44,13 @@ impl ParsedHead {
     /// None if anything does not line up, and the caller lets Pingora parse `raw` instead.
     pub fn to_request_header(&self, raw: &Bytes) -> Option<Box<RequestHeader>> {
         let method = std::str::from_utf8(raw.get(self.method.clone())?).ok()?;
-        let target = raw.get(self.target.clone())?;
+        // In range (checked), and a slice of `raw`: the URI shares the head's storage.
+        raw.get(self.target.clone())?;
+        let target = raw.slice(self.target.clone());
         // With room for what the app is told besides (X-Forwarded-*, ...): adding them then
-        // grows no map.
+        // grows no map, in this header or in the clone of it sent upstream.
         let room = self.fields.len() + crate::guards::forwarded::HEADERS_ADDED;
-        let mut header = RequestHeader::build(method, target, Some(room)).ok()?;
+        let mut header = RequestHeader::build_shared(method, &target, Some(room)).ok()?;
         header.set_version(if self.version == 0 {
             Version::HTTP_10
         } else {

@@ -191,6 +191,30 @@ impl RequestHeader {
         Ok(req)
     }
 
+    /// As [Self::build()], with the target given as shared bytes (e.g. a slice of the buffer
+    /// the request head was read into). An origin-form target that is valid UTF-8, the common
+    /// case, is kept as a slice of `target`'s storage instead of copied: building the header
+    /// makes no copy of the path, and a clone of the header (as the proxy makes for the
+    /// upstream request) shares it instead of allocating. Every other target takes the same
+    /// path as in [Self::build()].
+    pub fn build_shared(
+        method: impl TryInto<Method>,
+        target: &Bytes,
+        size_hint: Option<usize>,
+    ) -> Result<Self> {
+        let mut req = Self::new_no_case(size_hint);
+        req.base.method = method
+            .try_into()
+            .explain_err(InvalidHTTPHeader, |_| "invalid method")?;
+        let parsed = parse_request_target(target, Some(target))?;
+        req.base.uri = parsed.uri;
+        req.raw_target = parsed.raw_target;
+        req.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
+            size_hint,
+        )));
+        Ok(req)
+    }
+
     /// Append the header name and value to `self`.
     ///
     /// If there are already some headers under the same name, a new value will be added without
@@ -347,7 +371,7 @@ impl RequestHeader {
     pub fn set_raw_path(&mut self, path: &[u8]) -> Result<()> {
         // Everything is computed before anything is stored: a rejected target must
         // leave the existing one intact.
-        let parsed = parse_request_target(path)?;
+        let parsed = parse_request_target(path, None)?;
         self.base.uri = parsed.uri;
         // Origin-form and asterisk-form store RawTarget::FromUri, so a reused header
         // (e.g. a CONNECT mutated into a normal request) cannot serialize a stale
@@ -426,10 +450,14 @@ impl RequestHeader {
 }
 
 impl Clone for RequestHeader {
+    /// The clone's header maps keep the room the original's have (see [clone_keeping_room]):
+    /// a proxy clones the request header for the upstream and then adds to it.
     fn clone(&self) -> Self {
+        let mut base = clone_req_parts(&self.base);
+        base.headers = clone_keeping_room(&self.base.headers);
         Self {
-            base: self.as_owned_parts(),
-            header_name_map: self.header_name_map.clone(),
+            base,
+            header_name_map: self.header_name_map.as_ref().map(clone_keeping_room),
             raw_target: self.raw_target.clone(),
             send_end_stream: self.send_end_stream,
         }
@@ -745,6 +773,21 @@ fn path_and_query_uri(path_and_query: &str, target: &str) -> Result<Uri> {
         .explain_err(InvalidHTTPHeader, |_| format!("invalid uri {target}"))
 }
 
+/// As [path_and_query_uri], on bytes the [Uri] then shares instead of copying. The same
+/// validation: `http` parses a `&str` path by copying it into `Bytes` and parsing those.
+fn shared_path_and_query_uri(path_and_query: Bytes, target: &str) -> Result<Uri> {
+    // The builder makes an empty path out of the error an empty one gives (nothing to copy).
+    if path_and_query.is_empty() {
+        return path_and_query_uri(target, target);
+    }
+    let path_and_query = http::uri::PathAndQuery::from_maybe_shared(path_and_query)
+        .explain_err(InvalidHTTPHeader, |_| format!("invalid uri {target}"))?;
+    Uri::builder()
+        .path_and_query(path_and_query)
+        .build()
+        .explain_err(InvalidHTTPHeader, |_| format!("invalid uri {target}"))
+}
+
 /// A request-target parsed into the pieces a [RequestHeader] stores.
 struct ParsedRequestTarget {
     /// The [Uri] to store, carrying at most a path-and-query component.
@@ -754,7 +797,10 @@ struct ParsedRequestTarget {
 }
 
 /// Parse a request-target (RFC 9112 §3.2) into the pieces to store on the header.
-fn parse_request_target(target: &[u8]) -> Result<ParsedRequestTarget> {
+///
+/// `shared`, if given, holds the same bytes as `target`: an origin-form target that is valid
+/// UTF-8 is then stored as a slice of it rather than copied.
+fn parse_request_target(target: &[u8], shared: Option<&Bytes>) -> Result<ParsedRequestTarget> {
     // A fragment is not part of the request-target (§3.2) and is separated from the URI
     // before dereference (RFC 3986 §3.5), so it must not reach the upstream request-line.
     // `#` is ASCII, so stripping it here rather than after the UTF-8 check applies the
@@ -772,9 +818,14 @@ fn parse_request_target(target: &[u8]) -> Result<ParsedRequestTarget> {
     // the fragment strip left empty is the one exception: it has no bytes to reproduce,
     // and path_and_query() renders it as "/".
     if target.is_empty() || matches!(target.first(), Some(b'/' | b'?')) || target == b"*" {
+        // The fragment strip above keeps a prefix, so its length indexes `shared` as well.
+        let shared = shared.filter(|shared| target.len() <= shared.len());
         return Ok(match std::str::from_utf8(target) {
-            Ok(target) => ParsedRequestTarget {
-                uri: path_and_query_uri(target, target)?,
+            Ok(text) => ParsedRequestTarget {
+                uri: match shared {
+                    Some(shared) => shared_path_and_query_uri(shared.slice(..target.len()), text)?,
+                    None => path_and_query_uri(text, text)?,
+                },
                 raw_target: RawTarget::FromUri,
             },
             // Put a valid UTF-8 rendering into the Uri for read-only access, and keep the
@@ -839,6 +890,23 @@ fn parse_request_target(target: &[u8]) -> Result<ParsedRequestTarget> {
             Cow::Owned(_) => RawTarget::Lossy(target.into()),
         },
     })
+}
+
+/// A clone of `map` with the room `map` has. The derived clone sizes the map's entries to the
+/// headers present, so the first header added to the clone grows it, once per map and again
+/// as it fills (four allocations for the five headers a proxy typically adds). Rebuilt in
+/// iteration order, the clone iterates as the original does, which keeps a value map and its
+/// case map in step. Falls back to the derived clone if the map cannot be rebuilt.
+fn clone_keeping_room<T: Clone>(map: &HMap<T>) -> HMap<T> {
+    let Ok(mut out) = HMap::try_with_capacity(map.capacity()) else {
+        return map.clone();
+    };
+    for (name, value) in map {
+        if out.try_append(name.clone(), value.clone()).is_err() {
+            return map.clone();
+        }
+    }
+    out
 }
 
 fn clone_req_parts(me: &ReqParts) -> ReqParts {
@@ -1110,6 +1178,9 @@ fn case_header_iter<'a>(
             })
     })
 }
+
+#[cfg(test)]
+mod clone_and_shared_target_tests;
 
 #[cfg(test)]
 mod tests {
