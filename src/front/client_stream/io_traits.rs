@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
-    TimingDigest, UniqueID, UniqueIDType,
+    TimingDigests, UniqueID, UniqueIDType,
 };
 use std::pin::Pin;
 use std::sync::Arc;
@@ -113,7 +113,7 @@ impl Ssl for ClientStream {
 }
 
 impl GetTimingDigest for ClientStream {
-    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+    fn get_timing_digest(&self) -> TimingDigests {
         self.lock().stream.get_timing_digest()
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::protocols::raw_connect::ProxyDigest;
 use crate::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
-    TimingDigest, UniqueID, UniqueIDType,
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, TimingDigests, Peek, Shutdown, SocketDigest, Ssl,
+    UniqueID, UniqueIDType,
 };
 use async_trait::async_trait;
 use std::pin::Pin;
@@ -58,8 +58,8 @@ impl UniqueID for Released {
 impl Ssl for Released {}
 
 impl GetTimingDigest for Released {
-    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        vec![]
+    fn get_timing_digest(&self) -> TimingDigests {
+        TimingDigests::new()
     }
 }
 

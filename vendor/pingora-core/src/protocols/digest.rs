@@ -30,7 +30,7 @@ pub struct Digest {
     /// Information regarding the TLS of this connection if any
     pub ssl_digest: Option<Arc<SslDigest>>,
     /// Timing information
-    pub timing_digest: Vec<Option<TimingDigest>>,
+    pub timing_digest: TimingDigests,
     /// information regarding the CONNECT proxy this connection uses.
     pub proxy_digest: Option<Arc<ProxyDigest>>,
     /// Information about underlying socket/fd of this connection
@@ -43,6 +43,11 @@ pub trait ProtoDigest {
         None
     }
 }
+
+/// The timing of each layer of a connection, from the lowest up. Kept inline for the two
+/// layers a connection has at most (L4 and TLS): a session builds its digest on every request,
+/// and a `Vec` allocated there each time.
+pub type TimingDigests = smallvec::SmallVec<[Option<TimingDigest>; 2]>;
 
 /// Timing information for one layer of a connection.
 #[derive(Clone, Debug)]
@@ -234,7 +239,7 @@ impl SocketDigest {
 /// The interface to return timing information
 pub trait GetTimingDigest {
     /// Return the timing for each layer from the lowest layer to upper
-    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>>;
+    fn get_timing_digest(&self) -> TimingDigests;
     fn get_read_pending_time(&self) -> Duration {
         Duration::ZERO
     }
@@ -284,3 +289,6 @@ mod tests {
         assert_ne!(server_digest.socket_cookie().unwrap(), 0);
     }
 }
+
+#[cfg(test)]
+mod timing_alloc_tests;
