@@ -29,6 +29,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
+mod carried;
 mod io_traits;
 mod read_ahead;
 pub mod send_deadline;
@@ -94,6 +95,8 @@ struct Inner {
     hold_eof: bool,
     /// `client.send_timeout`, armed when a write to the client stalls.
     send: send_deadline::SendDeadline,
+    /// What the connection carries for the proxy (`carried.rs`).
+    carried: carried::Carried,
 }
 
 pub struct ClientStream {
@@ -120,6 +123,7 @@ impl ClientStream {
                 eof: false,
                 hold_eof: false,
                 send: Default::default(),
+                carried: Default::default(),
             }),
         })
     }

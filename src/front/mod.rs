@@ -38,7 +38,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
-/// What the front door hands the proxy with each request (Pingora's connection context).
+/// What the front door hands the proxy with each request, through the connection
+/// (`ClientStream::hand_over`).
 pub struct Handover {
     /// The policy snapshot every phase of this request uses.
     pub policy: Arc<Policy>,
@@ -339,29 +340,28 @@ impl<P: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<P> {
             };
             // The request's one snapshot, taken now that its head is complete.
             let policy = self.shared.policy.load_full();
-            let max_requests = policy.client.max_requests_per_connection;
             let head_bytes = conn.start_request(len, head.body, pipelined);
             // A client that sent its last request and ended its side gets its answer; the
             // connection then closes.
             let last = conn.client_ended() && conn.pending().is_empty();
             conn.set_send_timeout(policy.client.send_timeout);
+            let max_requests = policy.client.max_requests_per_connection;
+            let idle_secs = policy.client.idle_timeout.as_secs().max(1);
+            conn.hand_over(Handover {
+                policy,
+                drop_underscored: head.drop_underscored,
+            });
             let mut session = ServerSession::new_http1(conn);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => {
-                    let idle = policy.client.idle_timeout.as_secs().max(1);
-                    session.set_keepalive(Some(idle));
+                    session.set_keepalive(Some(idle_secs));
                     session.set_keepalive_reuses_remaining(Some(max_requests.saturating_sub(1)));
                 }
             }
             if *shutdown.borrow() || last {
                 session.set_keepalive(None);
             }
-            let handover = Handover {
-                policy,
-                drop_underscored: head.drop_underscored,
-            };
-            session.set_connection_user_context(Some(Box::new(handover)));
             parsed.hand_over(&mut session, head_bytes, head.absolute);
             first = false;
             let reused = self.proxy.process_new_http(session, shutdown).await?;

@@ -100,14 +100,32 @@ pub fn forwarded_for_value(peer: IpAddr, peer_trusted: bool, existing: &[&[u8]])
 }
 
 /// `X-Forwarded-For` for an untrusted peer (the common case): just the peer's address,
-/// formatted on the stack so the header value is the request's only allocation here.
+/// formatted on the stack into the one allocation the value owns. Its clones count references
+/// (a copied, vector-backed value allocates again on its first clone): a connection makes it
+/// once for all of its requests.
 pub fn peer_forwarded_for(peer: IpAddr) -> http::HeaderValue {
     use std::io::Write;
-    let mut buf = [0u8; 64];
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let mut address = PeerAddress {
+        text: [0u8; 64],
+        len: 0,
+    };
+    let mut cursor = std::io::Cursor::new(&mut address.text[..]);
     let _ = write!(cursor, "{}", canonical(peer));
-    let len = usize::try_from(cursor.position()).unwrap_or(0);
-    http::HeaderValue::from_bytes(&buf[..len]).unwrap_or(http::HeaderValue::from_static("unknown"))
+    address.len = usize::try_from(cursor.position()).unwrap_or(0);
+    http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(address))
+        .unwrap_or(http::HeaderValue::from_static("unknown"))
+}
+
+/// An address as text, owned by the `Bytes` of a header value.
+struct PeerAddress {
+    text: [u8; 64],
+    len: usize,
+}
+
+impl AsRef<[u8]> for PeerAddress {
+    fn as_ref(&self) -> &[u8] {
+        self.text.get(..self.len).unwrap_or_default()
+    }
 }
 
 /// A client-sent request id is kept when it is 1-200 visible characters of a safe set.

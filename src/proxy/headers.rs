@@ -75,7 +75,13 @@ pub(super) fn response_headroom(ctx: &Ctx) -> usize {
 /// Sets what the app is told about the request: `X-Forwarded-For/Proto/Host` (kept from
 /// trusted peers, replaced otherwise), `X-Request-Id`, a valid `traceparent`, no `Expect`
 /// when the body was read ahead, and the normalized path.
-pub(super) fn forward_headers(req: &mut RequestHeader, ctx: &Ctx, tls: bool) -> Result<()> {
+/// `peer_forwarded_for`: the value naming the peer, when the connection keeps one.
+pub(super) fn forward_headers(
+    req: &mut RequestHeader,
+    ctx: &Ctx,
+    tls: bool,
+    peer_forwarded_for: Option<HeaderValue>,
+) -> Result<()> {
     // `Host` on HTTP/1.x, `:authority` on HTTP/2 (Pingora gives the app a Host from it).
     let downstream_host = ctx.facts.host.clone();
     let xff = if ctx.peer_trusted && req.headers.contains_key(&X_FORWARDED_FOR) {
@@ -88,7 +94,7 @@ pub(super) fn forward_headers(req: &mut RequestHeader, ctx: &Ctx, tls: bool) -> 
         HeaderValue::try_from(forwarded::forwarded_for_value(ctx.peer_ip, true, &existing))
             .map_err(|e| Error::because(ErrorType::InternalError, "x-forwarded-for", e))?
     } else {
-        forwarded::peer_forwarded_for(ctx.peer_ip)
+        peer_forwarded_for.unwrap_or_else(|| forwarded::peer_forwarded_for(ctx.peer_ip))
     };
     // The request header was built with room for these (`front::parsed_head`); a head Pingora
     // parsed itself (HTTP/2, an absolute-form target) grows once here.

@@ -15,7 +15,7 @@ mod verdict;
 
 use crate::front::client_stream::ClientStream;
 use crate::front::Handover;
-use crate::guards::forwarded::mint_request_id;
+use crate::guards::forwarded::{self, mint_request_id};
 use crate::guards::rate_limit::feature as rate_limit;
 use crate::pipeline::Step;
 use crate::state::Shared;
@@ -60,26 +60,26 @@ impl ProxyHttp for RampartProxy {
         Ctx::new()
     }
 
-    /// The front door hands over the policy snapshot taken when the head was complete.
-    fn on_connection_reuse(
-        &self,
-        _session: &mut Session,
-        ctx: &mut Ctx,
-        carried: Box<dyn std::any::Any + Send + Sync>,
-    ) {
-        if let Ok(handover) = carried.downcast::<Handover>() {
-            ctx.policy = Some(handover.policy);
-            ctx.drop_underscored = handover.drop_underscored;
-        }
-    }
-
     /// No compression module: Rampart passes the app's encoding through untouched.
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
-    async fn early_request_filter(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        // Every request comes through the front door; this is only a safety net.
-        if ctx.policy.is_none() {
-            ctx.policy = Some(self.shared.policy.load_full());
+    /// The front door hands over the policy snapshot taken when the head was complete. An
+    /// HTTP/2 stream takes its snapshot here.
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        let handover = session
+            .downstream_session
+            .stream()
+            .and_then(ClientStream::of)
+            .and_then(ClientStream::take_handover);
+        match handover {
+            Some(Handover {
+                policy,
+                drop_underscored,
+            }) => {
+                ctx.policy = Some(policy);
+                ctx.drop_underscored = drop_underscored;
+            }
+            None => ctx.policy = Some(self.shared.policy.load_full()),
         }
         Ok(())
     }
@@ -191,12 +191,18 @@ impl ProxyHttp for RampartProxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         let tls = self.policy(ctx)?.tls;
-        headers::forward_headers(req, ctx, tls)?;
+        // Made once per connection: the peer is the connection's.
+        let peer_forwarded_for = session
+            .downstream_session
+            .stream()
+            .and_then(ClientStream::of)
+            .map(|conn| conn.peer_forwarded_for(ctx.peer_ip, forwarded::peer_forwarded_for));
+        headers::forward_headers(req, ctx, tls, peer_forwarded_for)?;
         Ok(())
     }
 
